@@ -1,0 +1,248 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// KeyName is the display name of a key as the REST dialects address it.
+// Unlike a Kubernetes object name it may hold upper case and underscores.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=128
+// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9._-]+$')",message="may contain only letters, digits, '-', '_' and '.' (for example billing-service_prod.v2)"
+type KeyName string
+
+// Permission is a scope a key grants, such as `invoices:read`,
+// `tenant.apiKey:*` or `*`: segments of letters, digits, '-' and '_', or a
+// lone '*' wildcard, joined by ':' or '.'.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=128
+// +kubebuilder:validation:XValidation:rule="self.matches('^([*]|[A-Za-z0-9_-]+)([.:]([*]|[A-Za-z0-9_-]+))*$')",message="must be segments of letters, digits, '-' or '_' (or a lone '*') joined by ':' or '.', with no spaces, for example invoices:read, tenant.apiKey:* or *"
+type Permission string
+
+// IPOrCIDR is an IPv4 or IPv6 address, or a CIDR block.
+// +kubebuilder:validation:MinLength=2
+// +kubebuilder:validation:MaxLength=49
+// +kubebuilder:validation:XValidation:rule="isIP(self) || isCIDR(self)",message="must be an IP address (192.0.2.10, 2001:db8::1) or a CIDR block (10.0.0.0/8, 2001:db8::/32)"
+type IPOrCIDR string
+
+// RoleReference names an ApiKeyRole in the ApiKey's namespace.
+type RoleReference struct {
+	// name of the ApiKeyRole, in the same namespace as the ApiKey.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// RotationSpec replaces a key's token on a schedule. The previous token
+// keeps working for gracePeriod after each rotation, so clients can pick
+// up the new one from the Secret.
+// +kubebuilder:validation:XValidation:rule="!has(self.gracePeriod) || !has(self.period) || duration(self.gracePeriod) < duration(self.period)",message="gracePeriod must be shorter than period: the old token must stop working before the next rotation"
+type RotationSpec struct {
+	// period between automatic rotations, as a Go duration (for example
+	// 720h for thirty days). Leave it out to rotate only on request, through
+	// the keys.apikey-operator.io/rotate annotation.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1s')",message="must be a duration of at least 1s such as 90s, 15m or 720h"
+	Period *metav1.Duration `json:"period,omitempty"`
+
+	// gracePeriod during which the previous token still verifies after a
+	// rotation, as a Go duration (for example 24h). Default: 0, the old
+	// token stops working at once.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 0s, 30m or 24h"
+	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
+}
+
+// RateLimitSpec limits how often a key may be verified successfully. The
+// limit is a token bucket kept by each verify replica: with N replicas a key
+// may see up to N times the rate.
+type RateLimitSpec struct {
+	// requestsPerSecond the key may sustain.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	RequestsPerSecond int32 `json:"requestsPerSecond"`
+
+	// burst is the most requests allowed at once. Default: requestsPerSecond.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	Burst int32 `json:"burst,omitempty"`
+}
+
+// ApiKeySpec is the desired state of an API key.
+type ApiKeySpec struct {
+	// name of the key as the REST dialects show and address it: letters,
+	// digits, '-', '_' and '.'. Default: metadata.name. Unique within the
+	// namespace.
+	// +optional
+	Name KeyName `json:"name,omitempty"`
+
+	// description for people: what the key is for and who holds it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Description string `json:"description,omitempty"`
+
+	// roleRef names an ApiKeyRole in this namespace whose permissions the
+	// key also grants. The key is not Ready while the role is missing.
+	// +optional
+	RoleRef *RoleReference `json:"roleRef,omitempty"`
+
+	// permissions the key grants in addition to its role's, such as
+	// invoices:read, tenant.apiKey:* or *.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	Permissions []Permission `json:"permissions,omitempty"`
+
+	// allowedIPs are the addresses and CIDR blocks, IPv4 or IPv6, the key
+	// may be used from. Empty: any address.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=100
+	AllowedIPs []IPOrCIDR `json:"allowedIPs,omitempty"`
+
+	// expiresAt is the instant the key stops working (RFC 3339). Default:
+	// creation plus the operator's default lifetime (one year).
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// enabled keys verify; a disabled key keeps its token but is refused
+	// until enabled again. Default: true.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// secretName is the Secret, in this namespace, that receives the
+	// token under the data key `api-key`. Default: metadata.name.
+	// Immutable.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be a valid Secret name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="secretName is immutable; create a new ApiKey to use another Secret"
+	SecretName string `json:"secretName,omitempty"`
+
+	// rotation replaces the token on a schedule.
+	// +optional
+	Rotation *RotationSpec `json:"rotation,omitempty"`
+
+	// rateLimit bounds how often the key may be verified successfully.
+	// +optional
+	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
+}
+
+// PreviousHash is the hash of a rotated-out token that still verifies
+// until validUntil.
+type PreviousHash struct {
+	// hash of the previous token, sha256:<hex>.
+	// +required
+	// +kubebuilder:validation:MaxLength=71
+	Hash string `json:"hash"`
+
+	// validUntil is the end of the rotation's grace period.
+	// +required
+	ValidUntil metav1.Time `json:"validUntil"`
+}
+
+// ApiKeyStatus is what the operator observed and did. It never holds the
+// token itself: only its hash and a short, non-secret prefix.
+type ApiKeyStatus struct {
+	// conditions: Ready tells whether the key verifies now, and if not, why.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the spec generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// hash of the current token, sha256:<hex>.
+	// +optional
+	// +kubebuilder:validation:MaxLength=71
+	Hash string `json:"hash,omitempty"`
+
+	// keyPrefix is the token's first, non-secret characters, for people
+	// to recognise a key (for example ak_3xAmPl).
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	KeyPrefix string `json:"keyPrefix,omitempty"`
+
+	// previousHashes still verify during a rotation's grace period.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	PreviousHashes []PreviousHash `json:"previousHashes,omitempty"`
+
+	// secretName is the Secret that holds the token.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	SecretName string `json:"secretName,omitempty"`
+
+	// issuedAt is when the current token was first seen in its Secret.
+	// +optional
+	IssuedAt *metav1.Time `json:"issuedAt,omitempty"`
+
+	// expiresAt is the effective expiry: spec.expiresAt, or creation plus
+	// the default lifetime.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// lastRotatedAt is when the token was last replaced by a rotation.
+	// +optional
+	LastRotatedAt *metav1.Time `json:"lastRotatedAt,omitempty"`
+
+	// lastUsedAt is when the key last verified, to within a minute.
+	// +optional
+	LastUsedAt *metav1.Time `json:"lastUsedAt,omitempty"`
+
+	// observedRotateAnnotation is the value of the
+	// keys.apikey-operator.io/rotate annotation that was last acted on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ObservedRotateAnnotation string `json:"observedRotateAnnotation,omitempty"`
+}
+
+// ApiKey is an API key. The operator mints its token into a Secret and
+// keeps only the token's hash in status.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: it labels the key's Secret, and label values are at most 63 characters"
+// +kubebuilder:resource:shortName=ak,categories=apikeys
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Enabled",type=boolean,JSONPath=`.spec.enabled`
+// +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=`.status.keyPrefix`
+// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Role",type=string,priority=1,JSONPath=`.spec.roleRef.name`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ApiKey struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state of the key.
+	// +required
+	Spec ApiKeySpec `json:"spec"`
+
+	// status is what the operator observed; written only by the operator.
+	// +optional
+	Status ApiKeyStatus `json:"status,omitempty"`
+}
+
+// ApiKeyList is a list of ApiKeys.
+// +kubebuilder:object:root=true
+type ApiKeyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ApiKey `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ApiKey{}, &ApiKeyList{})
+}

@@ -1,0 +1,377 @@
+// Package controllers holds the reconcilers of the operator: the ApiKey
+// controller mints each key's token into a Secret and keeps the key's
+// status (hash, prefix, dates, conditions).
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/token"
+)
+
+// roleRefIndex indexes ApiKeys by the ApiKeyRole they name, so a role's
+// arrival wakes exactly the keys that wait for it.
+const roleRefIndex = "spec.roleRef.name"
+
+// notOwnedRetry is how often a key whose Secret name is taken by a Secret
+// the operator does not own looks again: the operator does not watch
+// Secrets it does not own, so it cannot be told when that one goes away.
+const notOwnedRetry = time.Minute
+
+// ApiKeyReconciler mints and rotates the token of each ApiKey.
+type ApiKeyReconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+	Clock    clock.PassiveClock
+
+	// DefaultLifetime is a key's life when spec.expiresAt is unset.
+	DefaultLifetime time.Duration
+	// TokenPrefix starts every minted token.
+	TokenPrefix string
+	// MaxConcurrentReconciles is the number of workers.
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeys,verbs=get;list;watch
+// +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeys/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeyroles,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one ApiKey's Secret and status in line with its spec.
+// Status is written once, at the end, and only when it changed: a
+// converged key costs no write.
+func (r *ApiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
+	key := &keysv1.ApiKey{}
+	if err := r.Get(ctx, req.NamespacedName, key); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !key.DeletionTimestamp.IsZero() {
+		// The Secret carries an owner reference: the garbage collector
+		// removes it with the key.
+		return ctrl.Result{}, nil
+	}
+	original := key.DeepCopy()
+	defer func() {
+		if equality.Semantic.DeepEqual(original.Status, key.Status) {
+			return
+		}
+		if perr := r.Status().Patch(ctx, key, client.MergeFrom(original)); perr != nil {
+			err = errors.Join(err, fmt.Errorf("write status: %w", client.IgnoreNotFound(perr)))
+		}
+	}()
+	return r.reconcile(ctx, key)
+}
+
+// scope is what one reconcile of one key works with.
+type scope struct {
+	key    *keysv1.ApiKey
+	now    time.Time   // decisions use the exact time
+	stamp  metav1.Time // recorded times are whole seconds, as the API stores them
+	expiry time.Time
+	ready  *metav1.Condition // set by the first step that finds the key not ready
+}
+
+func (r *ApiKeyReconciler) reconcile(ctx context.Context, key *keysv1.ApiKey) (ctrl.Result, error) {
+	now := r.Clock.Now()
+	s := &scope{key: key, now: now, stamp: metav1.NewTime(now.Truncate(time.Second))}
+	s.expiry = effectiveExpiry(key, r.DefaultLifetime)
+	key.Status.ExpiresAt = ptrTime(metav1.NewTime(s.expiry.Truncate(time.Second)))
+	key.Status.SecretName = secretName(key)
+	key.Status.ObservedGeneration = key.Generation
+
+	secret, err := r.ensureSecret(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if secret != nil {
+		if err := r.rotateIfDue(ctx, s, secret); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	prunePreviousHashes(&key.Status, now)
+	if err := r.checkRole(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.setReady(s)
+
+	if s.ready != nil && s.ready.Reason == keysv1.ReasonSecretTaken {
+		return ctrl.Result{RequeueAfter: notOwnedRetry}, nil
+	}
+	return ctrl.Result{RequeueAfter: requeueAfter(key, s.expiry, now)}, nil
+}
+
+// ensureSecret makes sure the key's Secret exists, is owned by the key and
+// holds a usable token, and records that token's hash. It returns nil
+// when the key has no usable Secret; s.ready then says why.
+func (r *ApiKeyReconciler) ensureSecret(ctx context.Context, s *scope) (*corev1.Secret, error) {
+	key := s.key
+	secret := &corev1.Secret{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Status.SecretName}, secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		return r.issue(ctx, s)
+	case err != nil:
+		return nil, fmt.Errorf("get secret: %w", err)
+	}
+	if owner := metav1.GetControllerOf(secret); owner != nil && owner.UID != key.UID {
+		s.notReady(keysv1.ReasonSecretTaken, fmt.Sprintf(
+			"Secret %q belongs to %s %q; give this key another spec.secretName", secret.Name, owner.Kind, owner.Name))
+		return nil, nil
+	}
+	if err := r.claim(ctx, key, secret); err != nil {
+		return nil, err
+	}
+	r.recordToken(s, secret)
+	if s.ready != nil {
+		return nil, nil
+	}
+	return secret, nil
+}
+
+// recordToken makes status follow the token in the Secret.
+func (r *ApiKeyReconciler) recordToken(s *scope, secret *corev1.Secret) {
+	key := s.key
+	value := string(secret.Data[keysv1.SecretKeyField])
+	hash := token.Hash(value)
+	if hash == key.Status.Hash {
+		return
+	}
+	if err := token.WellFormed(value); err != nil {
+		// A Secret without a usable token must not leave an older hash
+		// verifying: the key is off until the Secret is fixed or deleted.
+		key.Status.Hash, key.Status.KeyPrefix = "", ""
+		s.notReady(keysv1.ReasonSecretInvalid, fmt.Sprintf(
+			"Secret %q has no usable token under data key %q (%d to %d printable characters without spaces); delete the Secret to mint a new key",
+			secret.Name, keysv1.SecretKeyField, token.MinLen, token.MaxLen))
+		return
+	}
+	switch {
+	case key.Status.Hash == "":
+		// The Secret was written but status was not (a restart between
+		// the two): take the token as issued.
+		r.event(key, corev1.EventTypeNormal, "Issued", "Issue", "Issued key %s into Secret %s", token.DisplayPrefix(value), secret.Name)
+	case rotationDue(key, s.now):
+		// A rotation wrote the Secret and stopped before status: finish it
+		// with the token already there rather than minting another.
+		r.finishRotation(s, hash, value)
+		return
+	default:
+		r.event(key, corev1.EventTypeNormal, "SecretAdopted", "Adopt",
+			"The token in Secret %s was replaced; the key now verifies with %s and the old token no longer works", secret.Name, token.DisplayPrefix(value))
+	}
+	key.Status.Hash = hash
+	key.Status.KeyPrefix = token.DisplayPrefix(value)
+	key.Status.IssuedAt = &s.stamp
+	key.Status.ObservedRotateAnnotation = key.Annotations[keysv1.RotateAnnotation]
+}
+
+// issue mints a token into a new Secret.
+func (r *ApiKeyReconciler) issue(ctx context.Context, s *scope) (*corev1.Secret, error) {
+	key := s.key
+	value, err := token.Mint(r.TokenPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("mint token: %w", err)
+	}
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Status.SecretName},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{keysv1.SecretKeyField: []byte(value)},
+	}
+	setOwnership(key, secret)
+	if err := r.Create(ctx, secret); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			// The name is taken by a Secret outside the operator's cache:
+			// one it does not own. Never take it over.
+			s.notReady(keysv1.ReasonSecretTaken, fmt.Sprintf(
+				"Secret %q exists and is not managed by apikey-operator; delete it or give this key another spec.secretName", secret.Name))
+			return nil, nil
+		}
+		return nil, fmt.Errorf("create secret: %w", err)
+	}
+	prefix := token.DisplayPrefix(value)
+	if key.Status.Hash != "" {
+		r.event(key, corev1.EventTypeWarning, "SecretRecreated", "Recreate",
+			"Secret %s was deleted; minted a new key %s, the old token no longer works", secret.Name, prefix)
+	} else {
+		r.event(key, corev1.EventTypeNormal, "Issued", "Issue", "Issued key %s into Secret %s", prefix, secret.Name)
+	}
+	key.Status.Hash = token.Hash(value)
+	key.Status.KeyPrefix = prefix
+	key.Status.IssuedAt = &s.stamp
+	key.Status.ObservedRotateAnnotation = key.Annotations[keysv1.RotateAnnotation]
+	return secret, nil
+}
+
+// rotateIfDue replaces the token when the rotate annotation changed or the
+// rotation period has passed. The Secret is written first: if the operator
+// stops before status, the next reconcile finds the new token in the
+// Secret and finishes the rotation with it (see recordToken).
+func (r *ApiKeyReconciler) rotateIfDue(ctx context.Context, s *scope, secret *corev1.Secret) error {
+	if !rotationDue(s.key, s.now) || !s.now.Before(s.expiry) {
+		return nil
+	}
+	value, err := token.Mint(r.TokenPrefix)
+	if err != nil {
+		return fmt.Errorf("mint token: %w", err)
+	}
+	secret.Data[keysv1.SecretKeyField] = []byte(value)
+	if err := r.Update(ctx, secret); err != nil {
+		return fmt.Errorf("write rotated token to secret: %w", err)
+	}
+	r.finishRotation(s, token.Hash(value), value)
+	return nil
+}
+
+func (r *ApiKeyReconciler) finishRotation(s *scope, hash, value string) {
+	key := s.key
+	retire(&key.Status, gracePeriod(key), s.stamp.Time)
+	key.Status.Hash = hash
+	key.Status.KeyPrefix = token.DisplayPrefix(value)
+	key.Status.IssuedAt = &s.stamp
+	key.Status.LastRotatedAt = &s.stamp
+	key.Status.ObservedRotateAnnotation = key.Annotations[keysv1.RotateAnnotation]
+	r.event(key, corev1.EventTypeNormal, "Rotated", "Rotate",
+		"Rotated to key %s; the previous token works for %s more", key.Status.KeyPrefix, gracePeriod(key))
+}
+
+// claim puts the operator's labels and the key's owner reference on a
+// Secret that lacks them, with one patch.
+func (r *ApiKeyReconciler) claim(ctx context.Context, key *keysv1.ApiKey, secret *corev1.Secret) error {
+	before := secret.DeepCopy()
+	setOwnership(key, secret)
+	if equality.Semantic.DeepEqual(before.ObjectMeta, secret.ObjectMeta) {
+		return nil
+	}
+	if err := r.Patch(ctx, secret, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("label secret: %w", err)
+	}
+	return nil
+}
+
+func setOwnership(key *keysv1.ApiKey, secret *corev1.Secret) {
+	if secret.Labels == nil {
+		secret.Labels = map[string]string{}
+	}
+	secret.Labels[keysv1.ManagedByLabel] = keysv1.ManagedByValue
+	secret.Labels[keysv1.ApiKeyLabel] = key.Name
+	if metav1.GetControllerOf(secret) == nil {
+		secret.OwnerReferences = append(secret.OwnerReferences, *metav1.NewControllerRef(key, keysv1.GroupVersion.WithKind("ApiKey")))
+	}
+}
+
+// checkRole marks the key not ready while its role is missing.
+func (r *ApiKeyReconciler) checkRole(ctx context.Context, s *scope) error {
+	ref := s.key.Spec.RoleRef
+	if ref == nil {
+		return nil
+	}
+	err := r.Get(ctx, types.NamespacedName{Namespace: s.key.Namespace, Name: ref.Name}, &keysv1.ApiKeyRole{})
+	switch {
+	case apierrors.IsNotFound(err):
+		s.notReady(keysv1.ReasonRoleNotFound, fmt.Sprintf(
+			"ApiKeyRole %q does not exist in namespace %q; create it or change spec.roleRef", ref.Name, s.key.Namespace))
+	case err != nil:
+		return fmt.Errorf("get role: %w", err)
+	}
+	return nil
+}
+
+func (s *scope) notReady(reason, message string) {
+	if s.ready == nil {
+		s.ready = &metav1.Condition{Type: keysv1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: message}
+	}
+}
+
+// setReady writes the Ready condition: the first problem found, else
+// expiry, else disabled, else ready.
+func (r *ApiKeyReconciler) setReady(s *scope) {
+	key := s.key
+	if !s.now.Before(s.expiry) {
+		if !meta.IsStatusConditionPresentAndEqual(key.Status.Conditions, keysv1.ConditionReady, metav1.ConditionFalse) ||
+			meta.FindStatusCondition(key.Status.Conditions, keysv1.ConditionReady).Reason != keysv1.ReasonExpired {
+			if s.ready == nil {
+				r.event(key, corev1.EventTypeNormal, "Expired", "Expire", "Key %s expired at %s", key.Status.KeyPrefix, s.expiry.UTC().Format(time.RFC3339))
+			}
+		}
+		s.notReady(keysv1.ReasonExpired, fmt.Sprintf("The key expired at %s; set a later spec.expiresAt to use it again", s.expiry.UTC().Format(time.RFC3339)))
+	}
+	if !enabled(key) {
+		s.notReady(keysv1.ReasonDisabled, "The key is disabled; set spec.enabled to true to use it again")
+	}
+	cond := s.ready
+	if cond == nil {
+		cond = &metav1.Condition{Type: keysv1.ConditionReady, Status: metav1.ConditionTrue, Reason: keysv1.ReasonIssued,
+			Message: fmt.Sprintf("The key verifies; its token is in Secret %q under data key %q", key.Status.SecretName, keysv1.SecretKeyField)}
+	}
+	cond.ObservedGeneration = key.Generation
+	meta.SetStatusCondition(&key.Status.Conditions, *cond)
+}
+
+func (r *ApiKeyReconciler) event(key *keysv1.ApiKey, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(key, nil, eventType, reason, action, note, args...)
+	}
+}
+
+func ptrTime(t metav1.Time) *metav1.Time { return &t }
+
+// SetupWithManager registers the controller: it watches ApiKeys, the
+// Secrets they own, and the roles they name.
+func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &keysv1.ApiKey{}, roleRefIndex, func(o client.Object) []string {
+		if ref := o.(*keysv1.ApiKey).Spec.RoleRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index keys by role: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&keysv1.ApiKey{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.Secret{}).
+		Watches(&keysv1.ApiKeyRole{}, handler.EnqueueRequestsFromMapFunc(r.keysOfRole),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return false }})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Named("apikey").
+		Complete(r)
+}
+
+// keysOfRole lists the keys that name a role.
+func (r *ApiKeyReconciler) keysOfRole(ctx context.Context, role client.Object) []ctrl.Request {
+	keys := &keysv1.ApiKeyList{}
+	if err := r.List(ctx, keys, client.InNamespace(role.GetNamespace()), client.MatchingFields{roleRefIndex: role.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "list keys of role", "role", role.GetName())
+		return nil
+	}
+	reqs := make([]ctrl.Request, 0, len(keys.Items))
+	for _, k := range keys.Items {
+		reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&k)})
+	}
+	return reqs
+}

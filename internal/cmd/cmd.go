@@ -1,0 +1,101 @@
+// Package cmd is the command line of the apikey-operator binary: one
+// subcommand per component, each with complete --help.
+package cmd
+
+import (
+	goflag "flag"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/apikey-operator/apikey-operator/internal/operator"
+)
+
+// New returns the root command.
+func New() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "apikey-operator",
+		Short: "Manage API keys declaratively on Kubernetes",
+		Long: `apikey-operator manages API keys as Kubernetes resources (ApiKey, ApiKeyRole).
+It mints each key's token into a Secret and keeps only its SHA-256 hash in
+the ApiKey's status.
+
+Run one component per subcommand.`,
+		SilenceUsage: true,
+	}
+	root.AddCommand(newControllerCommand())
+	return root
+}
+
+// connection holds the flags every component uses to reach Kubernetes.
+type connection struct {
+	kubeconfig string
+	qps        float32
+	burst      int
+	zap        zap.Options
+}
+
+func (c *connection) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account.")
+	fs.Float32Var(&c.qps, "kube-api-qps", 50, "Sustained requests per second to the Kubernetes API.")
+	fs.IntVar(&c.burst, "kube-api-burst", 100, "Burst of requests to the Kubernetes API above --kube-api-qps.")
+	gofs := goflag.NewFlagSet("zap", goflag.ContinueOnError)
+	c.zap.BindFlags(gofs)
+	fs.AddGoFlagSet(gofs)
+}
+
+// restConfig loads the kubeconfig the flags name.
+func (c *connection) restConfig() (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = c.kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig (set --kubeconfig or $KUBECONFIG, or run in a pod): %w", err)
+	}
+	cfg.QPS, cfg.Burst = c.qps, c.burst
+	return cfg, nil
+}
+
+func (c *connection) setupLogging() {
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&c.zap)))
+}
+
+func newControllerCommand() *cobra.Command {
+	conn := &connection{}
+	opts := operator.NewOptions()
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Run the controller: mint keys into Secrets, rotate and expire them",
+		Long: `Run the ApiKey controller. For each ApiKey it creates the Secret that holds
+the token (data key "api-key"), records the token's hash, prefix and dates in
+status, rotates the token on request or on schedule, and marks the key not
+Ready when it is expired, disabled or its role is missing.
+
+It caches only the Secrets it owns (label app.kubernetes.io/managed-by=apikey-operator).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.Validate(); err != nil {
+				return err
+			}
+			conn.setupLogging()
+			cfg, err := conn.restConfig()
+			if err != nil {
+				return err
+			}
+			ctx := ctrl.SetupSignalHandler()
+			mgr, err := operator.NewManager(ctx, cfg, opts)
+			if err != nil {
+				return err
+			}
+			return mgr.Start(ctx)
+		},
+	}
+	conn.addFlags(cmd.Flags())
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
