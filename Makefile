@@ -11,7 +11,8 @@ export KUBEBUILDER_ASSETS = $(BIN)
 
 .PHONY: run
 run: build controlplane ## Start a local control plane, the operator and sample keys; Ctrl-C stops all.
-	$(GO) run ./hack/localrun --bin $(BIN)
+	@$(GO) build -o $(BIN)/localrun ./hack/localrun
+	@$(BIN)/localrun --bin $(BIN)
 
 .PHONY: test
 test: controlplane ## Run every test: unit, fuzz seeds, and envtest suites on the real control plane.
@@ -25,7 +26,7 @@ generate: ## Generate deepcopy code from the API types.
 
 .PHONY: manifests
 manifests: ## Generate CRDs and RBAC from markers into config/.
-	$(CONTROLLER_GEN) rbac:roleName=apikey-operator crd webhook paths=./... \
+	$(CONTROLLER_GEN) rbac:roleName=manager crd webhook paths=./... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 
 .PHONY: verify

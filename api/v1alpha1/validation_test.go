@@ -1,0 +1,147 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+)
+
+// These tests apply manifests to a real kube-apiserver with the generated
+// CRDs: the rules live in the CRD schema, so only the API server can say
+// whether they hold.
+
+var (
+	k8s     client.Client
+	testEnv *envtest.Environment
+)
+
+func TestValidation(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "CRD validation suite")
+}
+
+var _ = BeforeSuite(func() {
+	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(), "run through `make test`, which builds the control plane into bin/ and sets KUBEBUILDER_ASSETS")
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := testEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	scheme := runtime.NewScheme()
+	Expect(keysv1.AddToScheme(scheme)).To(Succeed())
+	Expect(corev1.AddToScheme(scheme)).To(Succeed())
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "v"}})).To(Succeed())
+})
+
+var _ = AfterSuite(func() {
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
+})
+
+func key(name string, mutate func(*keysv1.ApiKey)) *keysv1.ApiKey {
+	k := &keysv1.ApiKey{ObjectMeta: metav1.ObjectMeta{Namespace: "v", Name: name}}
+	mutate(k)
+	return k
+}
+
+func duration(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
+
+var _ = DescribeTable("the API server rejects a bad ApiKey with a message that says what to fix",
+	func(k *keysv1.ApiKey, want string) {
+		err := k8s.Create(context.Background(), k)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring(want))
+	},
+	Entry("a permission with spaces", key("perm", func(k *keysv1.ApiKey) {
+		k.Spec.Permissions = []keysv1.Permission{"invoices read"}
+	}), `spec.permissions[0]: Invalid value: "invoices read": must be segments of letters, digits, '-' or '_' (or a lone '*') joined by ':' or '.', with no spaces, for example invoices:read, tenant.apiKey:* or *`),
+	Entry("a bad CIDR", key("cidr", func(k *keysv1.ApiKey) {
+		k.Spec.AllowedIPs = []keysv1.IPOrCIDR{"10.0.0.0/33"}
+	}), `spec.allowedIPs[0]: Invalid value: "10.0.0.0/33": must be an IP address (192.0.2.10, 2001:db8::1) or a CIDR block (10.0.0.0/8, 2001:db8::/32)`),
+	Entry("a bad IP", key("ip", func(k *keysv1.ApiKey) {
+		k.Spec.AllowedIPs = []keysv1.IPOrCIDR{"192.168.1.256"}
+	}), `spec.allowedIPs[0]: Invalid value: "192.168.1.256": must be an IP address`),
+	Entry("a name with '/'", key("slash", func(k *keysv1.ApiKey) {
+		k.Spec.Name = "billing/prod"
+	}), `spec.name: Invalid value: "billing/prod": may contain only letters, digits, '-', '_' and '.' (for example billing-service_prod.v2)`),
+	Entry("10,000 IPs", key("many-ips", func(k *keysv1.ApiKey) {
+		for i := range 10000 {
+			k.Spec.AllowedIPs = append(k.Spec.AllowedIPs, keysv1.IPOrCIDR(fmt.Sprintf("10.%d.%d.1", i/256, i%256)))
+		}
+	}), `spec.allowedIPs: Too many: 10000: must have at most 100 items`),
+	Entry("a grace period longer than the period", key("grace", func(k *keysv1.ApiKey) {
+		k.Spec.Rotation = &keysv1.RotationSpec{Period: duration(time.Hour), GracePeriod: duration(2 * time.Hour)}
+	}), `spec.rotation: Invalid value: gracePeriod must be shorter than period: the old token must stop working before the next rotation`),
+	Entry("a rotation period under a second", key("fast", func(k *keysv1.ApiKey) {
+		k.Spec.Rotation = &keysv1.RotationSpec{Period: duration(time.Millisecond)}
+	}), `spec.rotation.period: Invalid value: "1ms": must be a duration of at least 1s such as 90s, 15m or 720h`),
+	Entry("a Secret name with upper case", key("secret", func(k *keysv1.ApiKey) {
+		k.Spec.SecretName = "My-Secret"
+	}), `spec.secretName: Invalid value: "My-Secret": must be a valid Secret name`),
+	Entry("a description over 1024 characters", key("desc", func(k *keysv1.ApiKey) {
+		k.Spec.Description = strings.Repeat("x", 1025)
+	}), `spec.description: Too long: may not be more than 1024 bytes`),
+	Entry("65 permissions", key("perms", func(k *keysv1.ApiKey) {
+		for i := range 65 {
+			k.Spec.Permissions = append(k.Spec.Permissions, keysv1.Permission(fmt.Sprintf("p%d:read", i)))
+		}
+	}), `spec.permissions: Too many: 65: must have at most 64 items`),
+	Entry("a metadata.name too long for a label value", key(strings.Repeat("k", 64), func(*keysv1.ApiKey) {}),
+		`metadata.name must be at most 63 characters`),
+	Entry("a rate limit of zero", key("rate", func(k *keysv1.ApiKey) {
+		k.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: 0}
+	}), `spec.rateLimit.requestsPerSecond: Invalid value: 0: spec.rateLimit.requestsPerSecond in body should be greater than or equal to 1`),
+)
+
+var _ = Describe("valid manifests", func() {
+	It("accepts names, wildcards, v4 and v6 addresses and CIDRs, and defaults enabled", func() {
+		ctx := context.Background()
+		k := key("good", func(k *keysv1.ApiKey) {
+			k.Spec.Name = "Billing_Service.prod-2"
+			k.Spec.Permissions = []keysv1.Permission{"*", "invoices:read", "tenant.apiKey:*", "api-keys-manage"}
+			k.Spec.AllowedIPs = []keysv1.IPOrCIDR{"192.0.2.10", "10.0.0.0/8", "2001:db8::1", "2001:db8::/32"}
+			k.Spec.Rotation = &keysv1.RotationSpec{Period: duration(720 * time.Hour), GracePeriod: duration(24 * time.Hour)}
+		})
+		Expect(k8s.Create(ctx, k)).To(Succeed())
+		Expect(k.Spec.Enabled).NotTo(BeNil())
+		Expect(*k.Spec.Enabled).To(BeTrue())
+	})
+
+	It("keeps secretName immutable", func() {
+		ctx := context.Background()
+		k := key("immutable", func(k *keysv1.ApiKey) { k.Spec.SecretName = "first" })
+		Expect(k8s.Create(ctx, k)).To(Succeed())
+		k.Spec.SecretName = "second"
+		err := k8s.Update(ctx, k)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("secretName is immutable; create a new ApiKey to use another Secret"))
+	})
+
+	It("writes status only through the status subresource", func() {
+		ctx := context.Background()
+		k := key("status", func(*keysv1.ApiKey) {})
+		Expect(k8s.Create(ctx, k)).To(Succeed())
+		k.Status.Hash = "sha256:" + strings.Repeat("0", 64)
+		Expect(k8s.Update(ctx, k)).To(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(k), k)).To(Succeed())
+		Expect(k.Status.Hash).To(BeEmpty(), "status changes through the main resource must be ignored")
+	})
+})

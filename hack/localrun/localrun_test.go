@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMakeRun runs `make run`'s program as a person would: it waits for the
+// sample keys to be Ready, checks what a person can see, presses Ctrl-C,
+// and checks that no process and no port is left behind.
+func TestMakeRun(t *testing.T) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is unset: run through `make test`, which builds the control plane into bin/")
+	}
+	bin := t.TempDir()
+	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
+		if err := os.Symlink(filepath.Join(assets, name), filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build(t, filepath.Join(bin, "apikey-operator"), "../..")
+	build(t, filepath.Join(bin, "localrun"), ".")
+
+	cmd := exec.Command(filepath.Join(bin, "localrun"), "--bin", bin, "--config", "../../config")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+
+	seen := readUntil(t, out, "Press Ctrl-C to stop everything.", 3*time.Minute)
+	for _, want := range []string{"billing-service   True", "ci-deployer       True", "export KUBECONFIG=" + filepath.Join(bin, "local", "kubeconfig")} {
+		if !strings.Contains(seen, want) {
+			t.Errorf("output lacks %q:\n%s", want, seen)
+		}
+	}
+	kubectl := func(args ...string) string {
+		full := append([]string{"--kubeconfig", filepath.Join(bin, "local", "kubeconfig")}, args...)
+		b, err := exec.Command(filepath.Join(bin, "kubectl"), full...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, b)
+		}
+		return string(b)
+	}
+	if got := kubectl("get", "secret", "ci-deployer", "-o", "jsonpath={.metadata.labels}"); !strings.Contains(got, "apikey-operator") {
+		t.Errorf("the sample key's Secret is not labelled: %s", got)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(out)
+	if err := waitExit(cmd, 60*time.Second); err != nil {
+		t.Fatalf("after Ctrl-C: %v\n%s", err, rest)
+	}
+	if !strings.Contains(string(rest), "nothing is left running") {
+		t.Errorf("shutdown output:\n%s", rest)
+	}
+	if left := processesUnder(bin); len(left) > 0 {
+		t.Errorf("processes left after Ctrl-C: %v", left)
+	}
+	for _, addr := range []string{":8080", ":8081"} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("port %s still taken after Ctrl-C: %v", addr, err)
+			continue
+		}
+		l.Close()
+	}
+}
+
+func build(t *testing.T, out, pkg string) {
+	t.Helper()
+	b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+}
+
+// readUntil reads lines until one contains marker, and returns them all.
+func readUntil(t *testing.T, r io.Reader, marker string, timeout time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	lines := make(chan string)
+	go func() {
+		s := bufio.NewScanner(r)
+		for s.Scan() {
+			lines <- s.Text()
+			if strings.Contains(s.Text(), marker) {
+				close(lines)
+				return
+			}
+		}
+		close(lines)
+	}()
+	var seen strings.Builder
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				if !strings.Contains(seen.String(), marker) {
+					t.Fatalf("output ended before %q:\n%s", marker, seen.String())
+				}
+				return seen.String()
+			}
+			seen.WriteString(line + "\n")
+		case <-ctx.Done():
+			t.Fatalf("no %q within %s:\n%s", marker, timeout, seen.String())
+		}
+	}
+}
+
+func waitExit(cmd *exec.Cmd, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		return context.DeadlineExceeded
+	}
+}
+
+// processesUnder lists running processes whose command line names dir.
+func processesUnder(dir string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var found []string
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if c := strings.ReplaceAll(string(cmdline), "\x00", " "); strings.Contains(c, dir) {
+			found = append(found, e.Name()+": "+c)
+		}
+	}
+	return found
+}

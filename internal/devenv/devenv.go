@@ -1,0 +1,142 @@
+// Package devenv runs the whole product on one machine for `make run`: a
+// control plane from bin/ (envtest: etcd + kube-apiserver), the CRDs, and
+// the operator binary as a child process.
+package devenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Env is a running local control plane.
+type Env struct {
+	env        *envtest.Environment
+	Config     *rest.Config
+	Kubeconfig string // path of an admin kubeconfig
+}
+
+// Start starts etcd and kube-apiserver from binDir, installs the CRDs from
+// crdDir, and writes an admin kubeconfig to kubeconfigPath.
+func Start(binDir, crdDir, kubeconfigPath string) (*Env, error) {
+	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
+		if _, err := os.Stat(filepath.Join(binDir, name)); err != nil {
+			return nil, fmt.Errorf("%s is not in %s: run `make controlplane` to build it", name, binDir)
+		}
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: binDir,
+		CRDDirectoryPaths:     []string{crdDir},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("start etcd and kube-apiserver: %w", err)
+	}
+	e := &Env{env: env, Config: cfg, Kubeconfig: kubeconfigPath}
+	if err := e.writeKubeconfig(); err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Env) writeKubeconfig() error {
+	user, err := e.env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("create admin user: %w", err)
+	}
+	raw, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("render kubeconfig: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(e.Kubeconfig), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(e.Kubeconfig, raw, 0o600)
+}
+
+// Stop stops kube-apiserver and etcd and removes their data.
+func (e *Env) Stop() error {
+	return e.env.Stop()
+}
+
+// Process is a child process in its own process group, so a Ctrl-C at the
+// terminal reaches only the runner, which stops children in order.
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// StartProcess runs a command with its output to w.
+func StartProcess(w io.Writer, name string, args ...string) (*Process, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", filepath.Base(name), err)
+	}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Err is the process's exit error, once Done is closed.
+func (p *Process) Err() error { return p.err }
+
+// Stop sends SIGTERM to the process group, and SIGKILL after grace.
+func (p *Process) Stop(grace time.Duration) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(grace):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+		return errors.New("did not stop within the grace period; killed")
+	}
+}
+
+// WaitFor polls check until it returns true, the context ends or the
+// process exits.
+func WaitFor(ctx context.Context, p *Process, every time.Duration, check func(context.Context) (bool, error)) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		ok, err := check(ctx)
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+			}
+			return ctx.Err()
+		case <-p.Done():
+			return fmt.Errorf("the operator exited: %v", p.Err())
+		case <-t.C:
+		}
+	}
+}
