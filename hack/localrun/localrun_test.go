@@ -59,6 +59,21 @@ func TestMakeRun(t *testing.T) {
 	if got := kubectl("get", "secret", "ci-deployer", "-o", "jsonpath={.metadata.labels}"); !strings.Contains(got, "apikey-operator") {
 		t.Errorf("the sample key's Secret is not labelled: %s", got)
 	}
+	if got := firstLine(kubectl("get", "ak")); strings.Join(strings.Fields(got), " ") != "NAME READY ENABLED PREFIX EXPIRES AGE" {
+		t.Errorf("kubectl get ak columns: %q", got)
+	}
+	if got := firstLine(kubectl("get", "ak", "-o", "wide")); !strings.Contains(got, "REASON") || !strings.Contains(got, "ROLE") {
+		t.Errorf("kubectl get ak -o wide columns: %q", got)
+	}
+	explained := kubectl("explain", "apikey.spec")
+	for _, field := range []string{"name", "description", "roleRef", "permissions", "allowedIPs", "expiresAt", "enabled", "secretName", "rotation", "rateLimit"} {
+		if !strings.Contains(explained, "  "+field+"\t") {
+			t.Errorf("kubectl explain apikey.spec does not document %s:\n%s", field, explained)
+		}
+	}
+	if !strings.Contains(explained, "spec.expiresAt is unset") && !strings.Contains(explained, "default lifetime") {
+		t.Errorf("kubectl explain apikey.spec lacks the field descriptions:\n%s", explained)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -81,6 +96,11 @@ func TestMakeRun(t *testing.T) {
 		}
 		l.Close()
 	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func build(t *testing.T, out, pkg string) {

@@ -54,7 +54,7 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 		return err
 	}
 	defer logFile.Close()
-	operator, err := StartProcess(logFile, filepath.Join(o.BinDir, "apikey-operator"), "controller", "--kubeconfig", kubeconfig)
+	operator, err := StartProcess(logFile, filepath.Join(o.BinDir, "apikey-operator"), "controller", "--kubeconfig", kubeconfig, "--disable-webhooks")
 	if err != nil {
 		return fmt.Errorf("%w (run `make build`)", err)
 	}
