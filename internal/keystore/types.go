@@ -1,0 +1,163 @@
+// Package keystore is the one domain core of the REST dialects: create,
+// get, list, update, rotate and delete keys. It reads ApiKeys and roles
+// from the informer cache and writes through the Kubernetes API; it
+// authorises every call with internal/access. Dialects translate shapes
+// only and never reach Kubernetes themselves.
+package keystore
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Key is what a dialect may show of a key. It holds neither the token nor
+// its hash.
+type Key struct {
+	Namespace string
+	// ObjectName is the ApiKey's metadata.name.
+	ObjectName string
+	// ID is a stable 24-hex-digit identifier derived from the object's UID.
+	ID string
+	// Name is the display name (spec.name): letters, digits, '-', '_', '.';
+	// unique in the namespace.
+	Name        string
+	Description string
+	// Role is the ApiKeyRole's name and RoleID its ID; empty when none.
+	Role        string
+	RoleID      string
+	Permissions []string
+	AllowedIPs  []string
+	Enabled     bool
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	CreatedBy   string
+	UpdatedBy   string
+	// KeyPrefix is the token's non-secret start ("ak_3xAmPl"); empty until
+	// the controller has recorded the token.
+	KeyPrefix string
+	// State is the Ready condition's reason (KeyIssued, Expired,
+	// Disabled, RoleNotFound, ...), or StatePending before the controller
+	// saw the key; StateChangedAt is when it last changed.
+	State          string
+	StateMessage   string
+	StateChangedAt time.Time
+	// Attributes are dialect-specific values kept with the key (for
+	// example the Nexus permissions string exactly as sent).
+	Attributes map[string]string
+}
+
+// StatePending is the State of a key the controller has not reconciled yet.
+const StatePending = "Pending"
+
+// Issued is a key together with its plaintext token: the answer to a
+// create, and the only place the token ever leaves the Secret.
+type Issued struct {
+	Key
+	Token string
+}
+
+// Role is what a dialect may show of an ApiKeyRole.
+type Role struct {
+	Namespace   string
+	Name        string
+	ID          string
+	Description string
+	Permissions []string
+	CreatedAt   time.Time
+}
+
+// NewKey is a create request. Zero values take the defaults.
+type NewKey struct {
+	// Name is the display name; empty: generated ("key-" and random digits).
+	Name        string
+	Description string
+	// Role names an ApiKeyRole in the namespace; empty: none.
+	Role        string
+	Permissions []string
+	AllowedIPs  []string
+	// ExpiresAt nil: the default lifetime.
+	ExpiresAt *time.Time
+	// Enabled nil: true.
+	Enabled *bool
+	// Token is a caller-supplied token (at least 32 printable characters);
+	// empty: the store mints one.
+	Token      string
+	Attributes map[string]string
+}
+
+// KeyUpdate changes only the fields that are set.
+type KeyUpdate struct {
+	Name        *string
+	Description *string
+	Role        *string // "" removes the role
+	Permissions *[]string
+	AllowedIPs  *[]string
+	Enabled     *bool
+	ExpiresAt   *time.Time
+	// Attributes are merged; an empty value removes an attribute.
+	Attributes map[string]string
+}
+
+// Ref names a key by its display name or by its ID.
+type Ref struct {
+	Name string
+	ID   string
+}
+
+func (r Ref) String() string {
+	if r.ID != "" {
+		return "id " + r.ID
+	}
+	return fmt.Sprintf("%q", r.Name)
+}
+
+// ByName refers to a key by display name; ByID by ID.
+func ByName(name string) Ref { return Ref{Name: name} }
+func ByID(id string) Ref     { return Ref{ID: id} }
+
+// ListOptions select, order and page a list.
+type ListOptions struct {
+	// Match keeps the keys it returns true for; nil keeps all.
+	Match func(*Key) bool
+	// Less orders the keys; nil orders by name.
+	Less func(a, b *Key) bool
+	// Offset and Limit page the ordered list; Limit 0 means all.
+	Offset, Limit int
+}
+
+// Limits on what one request may carry. The CRD schema enforces them too;
+// checking here gives a dialect's own error before any write.
+const (
+	MaxNameLen        = 128
+	MaxDescriptionLen = 1024
+	MaxPermissions    = 64
+	MaxPermissionLen  = 128
+	MaxAllowedIPs     = 100
+	MaxAttributes     = 8
+	MaxAttributeLen   = 1024
+)
+
+// Errors of the store. Dialects map them to status codes with errors.Is
+// and errors.As; messages say what to fix and never carry a token.
+var (
+	ErrNotFound          = errors.New("key not found")
+	ErrRoleNotFound      = errors.New("role not found")
+	ErrNamespaceNotFound = errors.New("tenant not found")
+	ErrConflict          = errors.New("a key with this name already exists")
+	// ErrUnavailable: the Kubernetes API could not be reached; try again.
+	ErrUnavailable = errors.New("the key store is unavailable; try again")
+)
+
+// InvalidError is a request that breaks a rule: which field and why.
+type InvalidError struct {
+	Field  string
+	Reason string
+}
+
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Reason }
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}

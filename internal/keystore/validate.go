@@ -1,0 +1,138 @@
+package keystore
+
+import (
+	"net/netip"
+	"regexp"
+	"time"
+
+	"github.com/apikey-operator/apikey-operator/internal/token"
+)
+
+// The same rules as the CRD schema (api/v1alpha1), checked before any
+// write so a dialect can answer in its own shape and nothing changes.
+var (
+	nameRE       = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	permissionRE = regexp.MustCompile(`^([*]|[A-Za-z0-9_-]+)([.:]([*]|[A-Za-z0-9_-]+))*$`)
+)
+
+// ValidateNew checks a create request.
+func ValidateNew(n *NewKey, now time.Time) error {
+	if n.Name != "" {
+		if err := validateName(n.Name); err != nil {
+			return err
+		}
+	}
+	if err := validateCommon(&n.Description, &n.Permissions, &n.AllowedIPs, n.Attributes); err != nil {
+		return err
+	}
+	if n.ExpiresAt != nil && !n.ExpiresAt.After(now) {
+		return invalid("expiresAt", "must be in the future")
+	}
+	if n.Token != "" {
+		if err := token.WellFormed(n.Token); err != nil {
+			return invalid("secret", "must have %d to %d printable ASCII characters and no spaces", token.MinLen, token.MaxLen)
+		}
+	}
+	return nil
+}
+
+// ValidateUpdate checks an update request.
+func ValidateUpdate(u *KeyUpdate) error {
+	if u.Name != nil {
+		if err := validateName(*u.Name); err != nil {
+			return err
+		}
+	}
+	var perms, ips *[]string
+	if u.Permissions != nil {
+		perms = u.Permissions
+	}
+	if u.AllowedIPs != nil {
+		ips = u.AllowedIPs
+	}
+	return validateCommon(u.Description, perms, ips, u.Attributes)
+}
+
+func validateName(name string) error {
+	switch {
+	case name == "":
+		return invalid("name", "must not be empty")
+	case len(name) > MaxNameLen:
+		return invalid("name", "must be at most %d characters", MaxNameLen)
+	case !nameRE.MatchString(name):
+		return invalid("name", "may contain only letters, digits, '-', '_' and '.'")
+	}
+	return nil
+}
+
+func validateCommon(description *string, perms, ips *[]string, attrs map[string]string) error {
+	if description != nil && len(*description) > MaxDescriptionLen {
+		return invalid("description", "must be at most %d characters", MaxDescriptionLen)
+	}
+	if perms != nil {
+		if err := validatePermissions(*perms); err != nil {
+			return err
+		}
+	}
+	if ips != nil {
+		if err := validateIPs(*ips); err != nil {
+			return err
+		}
+	}
+	if len(attrs) > MaxAttributes {
+		return invalid("attributes", "at most %d", MaxAttributes)
+	}
+	for _, v := range attrs {
+		if len(v) > MaxAttributeLen {
+			return invalid("attributes", "values must be at most %d characters", MaxAttributeLen)
+		}
+	}
+	return nil
+}
+
+func validatePermissions(perms []string) error {
+	if len(perms) > MaxPermissions {
+		return invalid("permissions", "at most %d permissions", MaxPermissions)
+	}
+	for _, p := range perms {
+		if len(p) == 0 || len(p) > MaxPermissionLen || !permissionRE.MatchString(p) {
+			return invalid("permissions", "%q is not a permission: segments of letters, digits, '-' or '_' (or a lone '*') joined by ':' or '.', at most %d characters, for example invoices:read or *", truncate(p, 40), MaxPermissionLen)
+		}
+	}
+	return nil
+}
+
+func validateIPs(ips []string) error {
+	if len(ips) > MaxAllowedIPs {
+		return invalid("ips", "at most %d addresses", MaxAllowedIPs)
+	}
+	for _, ip := range ips {
+		if _, err := netip.ParseAddr(ip); err == nil {
+			continue
+		}
+		if _, err := netip.ParsePrefix(ip); err == nil {
+			continue
+		}
+		return invalid("ips", "%q is not an IP address or CIDR block (for example 192.0.2.10, 10.0.0.0/8, 2001:db8::/32)", truncate(ip, 50))
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// Page returns items[offset:offset+limit], clamped; limit 0 means all.
+func Page[T any](items []T, offset, limit int) []T {
+	if offset < 0 || offset >= len(items) {
+		return nil
+	}
+	end := len(items)
+	if limit > 0 && offset+limit < end {
+		end = offset + limit
+	}
+	return items[offset:end]
+}
