@@ -42,8 +42,11 @@ const notOwnedRetry = time.Minute
 // ApiKeyReconciler mints and rotates the token of each ApiKey.
 type ApiKeyReconciler struct {
 	client.Client
-	Recorder recorder.EventRecorder
-	Clock    clock.PassiveClock
+	// APIReader reads past the cache: the one metadata read of a Secret
+	// the cache does not hold (see issue).
+	APIReader client.Reader
+	Recorder  recorder.EventRecorder
+	Clock     clock.PassiveClock
 
 	// DefaultLifetime is a key's life when spec.expiresAt is unset.
 	DefaultLifetime time.Duration
@@ -150,6 +153,20 @@ func (r *ApiKeyReconciler) ensureSecret(ctx context.Context, s *scope) (*corev1.
 	return secret, nil
 }
 
+// labelledOurs reads only the metadata of a Secret the cache does not
+// hold, to tell the operator's own (labelled) from a foreign one.
+func (r *ApiKeyReconciler) labelledOurs(ctx context.Context, secret *corev1.Secret) (bool, error) {
+	if r.APIReader == nil {
+		return false, nil
+	}
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), meta); err != nil {
+		return false, fmt.Errorf("read secret metadata: %w", client.IgnoreNotFound(err))
+	}
+	return meta.Labels[keysv1.ManagedByLabel] == keysv1.ManagedByValue, nil
+}
+
 // recordToken makes status follow the token in the Secret.
 func (r *ApiKeyReconciler) recordToken(s *scope, secret *corev1.Secret) {
 	key := s.key
@@ -201,14 +218,22 @@ func (r *ApiKeyReconciler) issue(ctx context.Context, s *scope) (*corev1.Secret,
 	}
 	setOwnership(key, secret)
 	if err := r.Create(ctx, secret); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			// The name is taken by a Secret outside the operator's cache:
-			// one it does not own. Never take it over.
-			s.notReady(keysv1.ReasonSecretTaken, fmt.Sprintf(
-				"Secret %q exists and is not managed by apikey-operator; delete it or give this key another spec.secretName", secret.Name))
-			return nil, nil
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("create secret: %w", err)
 		}
-		return nil, fmt.Errorf("create secret: %w", err)
+		ours, err := r.labelledOurs(ctx, secret)
+		if err != nil {
+			return nil, err
+		}
+		if ours {
+			// The API server wrote this key's Secret and the cache has
+			// not seen it yet: come back when it has, and take its token.
+			return nil, fmt.Errorf("secret %s/%s exists but is not in the cache yet", secret.Namespace, secret.Name)
+		}
+		// A Secret the operator does not own: never take it over.
+		s.notReady(keysv1.ReasonSecretTaken, fmt.Sprintf(
+			"Secret %q exists and is not managed by apikey-operator; delete it or give this key another spec.secretName", secret.Name))
+		return nil, nil
 	}
 	prefix := token.DisplayPrefix(value)
 	if key.Status.Hash != "" {

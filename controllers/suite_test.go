@@ -72,6 +72,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	reconciler = &controllers.ApiKeyReconciler{
 		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("apikey-operator"),
 		DefaultLifetime:         365 * 24 * time.Hour,
 		TokenPrefix:             "ak",

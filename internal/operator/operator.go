@@ -1,10 +1,14 @@
 // Package operator assembles the controller manager: the scheme, a cache
-// that holds only what the operator owns, and the reconcilers.
+// that holds only what the operator owns, the reconcilers, and the
+// admission webhooks with their certificates.
 package operator
 
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -18,10 +22,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/controllers"
 	"github.com/apikey-operator/apikey-operator/internal/token"
+	"github.com/apikey-operator/apikey-operator/webhook"
+	"github.com/apikey-operator/apikey-operator/webhook/certs"
 )
 
 // Options are the controller's settings, bound to command-line flags.
@@ -34,6 +41,25 @@ type Options struct {
 	TokenPrefix             string
 	MaxConcurrentReconciles int
 	SyncPeriod              time.Duration
+
+	Webhook WebhookOptions
+}
+
+// WebhookOptions configure the admission webhook server (webhook/).
+type WebhookOptions struct {
+	Disable        bool
+	Host           string
+	Port           int
+	CertDir        string
+	MaxKeyLifetime time.Duration
+	// ServiceName and ServiceNamespace name the Service the API server
+	// reaches the webhooks through; generated certificates are issued for
+	// it unless CertHosts says otherwise.
+	ServiceName      string
+	ServiceNamespace string
+	CertHosts        []string
+	MutatingConfig   string
+	ValidatingConfig string
 }
 
 // NewOptions returns the defaults of DESIGN.md.
@@ -45,6 +71,12 @@ func NewOptions() *Options {
 		TokenPrefix:             token.DefaultPrefix,
 		MaxConcurrentReconciles: 4,
 		SyncPeriod:              10 * time.Hour,
+		Webhook: WebhookOptions{
+			Port:             9443,
+			ServiceName:      "apikey-operator-webhook-service",
+			MutatingConfig:   "apikey-operator-mutating-webhook-configuration",
+			ValidatingConfig: "apikey-operator-validating-webhook-configuration",
+		},
 	}
 }
 
@@ -58,6 +90,83 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TokenPrefix, "token-prefix", o.TokenPrefix, "Prefix of every minted token: 1-16 lower-case letters and digits, starting with a letter.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Number of ApiKeys reconciled in parallel.")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", o.SyncPeriod, "How often every key is reconciled again even when nothing changed (a safety net; a converged key costs no write).")
+	o.Webhook.AddFlags(fs)
+}
+
+// AddFlags binds the webhook options to a flag set.
+func (o *WebhookOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.Disable, "disable-webhooks", o.Disable, "Run without the admission webhook server (no defaults, lifetime policy or cross-object checks); for local runs and tests without webhook configurations.")
+	fs.StringVar(&o.Host, "webhook-host", o.Host, "Address the admission webhook server listens on; default: all.")
+	fs.IntVar(&o.Port, "webhook-port", o.Port, "Port of the admission webhook server (TLS).")
+	fs.StringVar(&o.CertDir, "webhook-cert-dir", o.CertDir, "Directory with tls.crt and tls.key for the webhook server (for example mounted from a cert-manager Certificate), reloaded when they change. Empty: the operator generates and rotates its own and writes its CA into the webhook configurations.")
+	fs.DurationVar(&o.MaxKeyLifetime, "max-key-lifetime", o.MaxKeyLifetime, "Longest an ApiKey may live, from its creation to spec.expiresAt; 0: no limit. The Namespace annotation keys.apikey-operator.io/max-key-lifetime can only lower it.")
+	fs.StringVar(&o.ServiceName, "webhook-service-name", o.ServiceName, "Service in front of the webhook server; generated certificates are issued for <name>.<namespace>.svc.")
+	fs.StringVar(&o.ServiceNamespace, "webhook-service-namespace", o.ServiceNamespace, "Namespace of that Service; default: $POD_NAMESPACE, else the pod's service-account namespace.")
+	fs.StringSliceVar(&o.CertHosts, "webhook-cert-hosts", o.CertHosts, "DNS names and IP addresses for generated certificates, replacing the Service's names.")
+	fs.StringVar(&o.MutatingConfig, "mutating-webhook-configuration", o.MutatingConfig, "MutatingWebhookConfiguration whose caBundle receives the generated CA; \"\" skips it.")
+	fs.StringVar(&o.ValidatingConfig, "validating-webhook-configuration", o.ValidatingConfig, "ValidatingWebhookConfiguration whose caBundle receives the generated CA; \"\" skips it.")
+}
+
+// Validate reports webhook options that cannot work.
+func (o *WebhookOptions) Validate() error {
+	if o.MaxKeyLifetime < 0 {
+		return fmt.Errorf("--max-key-lifetime must be 0 (no limit) or positive, for example 2160h")
+	}
+	if o.Disable {
+		return nil
+	}
+	if o.Port < 1 || o.Port > 65535 {
+		return fmt.Errorf("--webhook-port must be between 1 and 65535")
+	}
+	if o.CertDir != "" {
+		for _, f := range []string{"tls.crt", "tls.key"} {
+			if _, err := os.Stat(filepath.Join(o.CertDir, f)); err != nil {
+				return fmt.Errorf("--webhook-cert-dir %q must hold tls.crt and tls.key: %w", o.CertDir, err)
+			}
+		}
+		return nil
+	}
+	if len(o.CertHosts) == 0 && (o.ServiceName == "" || o.serviceNamespace() == "") {
+		return fmt.Errorf("generated webhook certificates need --webhook-service-name and --webhook-service-namespace (or $POD_NAMESPACE), or --webhook-cert-hosts; or mount certificates with --webhook-cert-dir")
+	}
+	return nil
+}
+
+// serviceNamespace is the flag, else the pod's namespace.
+func (o *WebhookOptions) serviceNamespace() string {
+	if o.ServiceNamespace != "" {
+		return o.ServiceNamespace
+	}
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// certHosts are the names the API server dials the webhook Service at.
+func (o *WebhookOptions) certHosts() []string {
+	if len(o.CertHosts) > 0 {
+		return o.CertHosts
+	}
+	svc, ns := o.ServiceName, o.serviceNamespace()
+	return []string{svc + "." + ns + ".svc", svc + "." + ns + ".svc.cluster.local", svc + "." + ns, svc}
+}
+
+func (o *WebhookOptions) server() (ctrlwebhook.Server, *certs.Rotator, error) {
+	return webhook.NewServer(webhook.ServerOptions{
+		Host:    o.Host,
+		Port:    o.Port,
+		CertDir: o.CertDir,
+		Certs: certs.Config{
+			Hosts:                          o.certHosts(),
+			MutatingWebhookConfiguration:   o.MutatingConfig,
+			ValidatingWebhookConfiguration: o.ValidatingConfig,
+		},
+	})
 }
 
 // Validate reports options that cannot work, saying how to fix them.
@@ -71,7 +180,7 @@ func (o *Options) Validate() error {
 	if o.MaxConcurrentReconciles < 1 {
 		return fmt.Errorf("--max-concurrent-reconciles must be at least 1")
 	}
-	return nil
+	return o.Webhook.Validate()
 }
 
 // Scheme knows the built-in types and the ApiKey group.
@@ -100,9 +209,19 @@ func CacheOptions(syncPeriod time.Duration) cache.Options {
 	}
 }
 
-// NewManager builds the controller manager with the ApiKey controller.
+// NewManager builds the controller manager with the ApiKey controller and,
+// unless disabled, the admission webhooks.
 func NewManager(ctx context.Context, cfg *rest.Config, o *Options) (ctrl.Manager, error) {
+	var webhookServer ctrlwebhook.Server
+	var rotator *certs.Rotator
+	if !o.Webhook.Disable {
+		var err error
+		if webhookServer, rotator, err = o.Webhook.server(); err != nil {
+			return nil, fmt.Errorf("create webhook server: %w", err)
+		}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		WebhookServer:           webhookServer,
 		Scheme:                  Scheme(),
 		Cache:                   CacheOptions(o.SyncPeriod),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
@@ -124,6 +243,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o *Options) (ctrl.Manager
 	}
 	r := &controllers.ApiKeyReconciler{
 		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("apikey-operator"),
 		DefaultLifetime:         o.DefaultKeyLifetime,
 		TokenPrefix:             o.TokenPrefix,
@@ -131,6 +251,15 @@ func NewManager(ctx context.Context, cfg *rest.Config, o *Options) (ctrl.Manager
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up apikey controller: %w", err)
+	}
+	if !o.Webhook.Disable {
+		err := webhook.Install(ctx, mgr, rotator, webhook.Config{
+			DefaultLifetime: o.DefaultKeyLifetime,
+			MaxLifetime:     o.Webhook.MaxKeyLifetime,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("set up webhooks: %w", err)
+		}
 	}
 	return mgr, nil
 }

@@ -1,0 +1,89 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// GroupVersion is the aggregated API's group and version.
+var GroupVersion = schema.GroupVersion{Group: "access.apikey-operator.io", Version: "v1alpha1"}
+
+// Reasons an ApiKeyReview gives.
+const (
+	ReasonValid             = "Valid"
+	ReasonMalformed         = "Malformed"
+	ReasonNotFound          = "NotFound"
+	ReasonExpired           = "Expired"
+	ReasonDisabled          = "Disabled"
+	ReasonIPNotAllowed      = "IPNotAllowed"
+	ReasonMissingPermission = "MissingPermission"
+	ReasonRateLimited       = "RateLimited"
+)
+
+// ApiKeyReview checks an API key: create one with spec.key and read the
+// verdict in status. Nothing is stored.
+//
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+type ApiKeyReview struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the key to check and the request it is used for.
+	Spec ApiKeyReviewSpec `json:"spec"`
+	// status is the verdict.
+	// +optional
+	Status ApiKeyReviewStatus `json:"status,omitempty"`
+}
+
+// ApiKeyReviewSpec is the key and the request to check it for.
+type ApiKeyReviewSpec struct {
+	// key is the API key as presented. It is never stored, logged or
+	// returned.
+	Key string `json:"key"`
+	// ip is the client's address, checked against the key's allowedIPs.
+	// +optional
+	IP string `json:"ip,omitempty"`
+	// permissions the request needs; every one must be granted.
+	// +optional
+	// +listType=atomic
+	Permissions []string `json:"permissions,omitempty"`
+}
+
+// ApiKeyReviewStatus is the verdict.
+type ApiKeyReviewStatus struct {
+	// valid is true when the key may make the request.
+	Valid bool `json:"valid"`
+	// reason is Valid, Malformed, NotFound, Expired, Disabled,
+	// IPNotAllowed, MissingPermission or RateLimited.
+	Reason string `json:"reason"`
+	// apiKey identifies the key the token belongs to; set when it is known.
+	// +optional
+	ApiKey *ReviewedApiKey `json:"apiKey,omitempty"`
+}
+
+// ReviewedApiKey is what a review tells about the key.
+type ReviewedApiKey struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	KeyPrefix string `json:"keyPrefix"`
+	// +optional
+	Role string `json:"role,omitempty"`
+	// permissions are the key's effective permissions: its role's and its own.
+	// +optional
+	// +listType=atomic
+	Permissions []string `json:"permissions,omitempty"`
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+}
+
+// AddToScheme registers ApiKeyReview under v1alpha1 and, as the same Go
+// type, under the internal version the generic API server converts
+// through: with one version there is nothing to convert.
+func AddToScheme(s *runtime.Scheme) error {
+	for _, gv := range []schema.GroupVersion{GroupVersion, {Group: GroupVersion.Group, Version: runtime.APIVersionInternal}} {
+		s.AddKnownTypes(gv, &ApiKeyReview{})
+	}
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

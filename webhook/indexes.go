@@ -1,0 +1,40 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+)
+
+// The webhooks find keys by display name and by role in the manager's
+// cache, through indexes of their own (the controller registers its own
+// role index under another name; one name cannot be registered twice).
+const (
+	keyNameIndex = "webhook.keyName"
+	roleIndex    = "webhook.roleRef.name"
+)
+
+// AddIndexes registers the cache indexes the webhooks read.
+func AddIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+	if err := indexer.IndexField(ctx, &keysv1.ApiKey{}, keyNameIndex, indexKeyName); err != nil {
+		return fmt.Errorf("index keys by name: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &keysv1.ApiKey{}, roleIndex, indexRole); err != nil {
+		return fmt.Errorf("index keys by role: %w", err)
+	}
+	return nil
+}
+
+func indexKeyName(o client.Object) []string {
+	return []string{keyName(o.(*keysv1.ApiKey))}
+}
+
+func indexRole(o client.Object) []string {
+	if ref := o.(*keysv1.ApiKey).Spec.RoleRef; ref != nil {
+		return []string{ref.Name}
+	}
+	return nil
+}

@@ -1,0 +1,141 @@
+package webhook_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/client-go/rest"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/apikey-operator/apikey-operator/internal/operator"
+	"github.com/apikey-operator/apikey-operator/webhook"
+	"github.com/apikey-operator/apikey-operator/webhook/certs"
+)
+
+// The suite serves the real webhooks from a manager, registered with a
+// real kube-apiserver through the generated config/webhook manifests. The
+// server uses certificates the operator generated itself: the rotator
+// writes its CA into the configurations envtest installed, so every
+// request of the suite also proves that path.
+
+const (
+	defaultLifetime = 365 * 24 * time.Hour
+	clusterMax      = 2 * 365 * 24 * time.Hour
+	mutatingName    = "mutating-webhook-configuration"
+	validatingName  = "validating-webhook-configuration"
+)
+
+var (
+	testEnv  *envtest.Environment
+	k8s      client.Client // direct, uncached, records warnings
+	warnings = &warningRecorder{}
+	keyCache cache.Cache // the manager's cache, which the webhooks read keys from
+	rotator  *certs.Rotator
+	now      time.Time // the webhooks' clock, fixed
+	cancel   context.CancelFunc
+)
+
+func TestWebhooks(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Admission webhook suite")
+}
+
+var _ = BeforeSuite(func() {
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(), "run through `make test`, or set KUBEBUILDER_ASSETS=$PWD/bin")
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "config", "webhook")}},
+	}
+	cfg, err := testEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+
+	warned := rest.CopyConfig(cfg)
+	warned.WarningHandler = warnings
+	k8s, err = client.New(warned, client.Options{Scheme: operator.Scheme()})
+	Expect(err).NotTo(HaveOccurred())
+
+	startManager(cfg)
+})
+
+func startManager(cfg *rest.Config) {
+	hooks := &testEnv.WebhookInstallOptions
+	server, rot, err := webhook.NewServer(webhook.ServerOptions{
+		Host: hooks.LocalServingHost,
+		Port: hooks.LocalServingPort,
+		Certs: certs.Config{
+			Hosts:                          []string{hooks.LocalServingHost},
+			MutatingWebhookConfiguration:   mutatingName,
+			ValidatingWebhookConfiguration: validatingName,
+		},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	rotator = rot
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 operator.Scheme(),
+		Cache:                  operator.CacheOptions(time.Hour),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		WebhookServer:          server,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	now = time.Now().Truncate(time.Second)
+	var ctx context.Context
+	ctx, cancel = context.WithCancel(context.Background())
+	Expect(webhook.Install(ctx, mgr, rot, webhook.Config{
+		DefaultLifetime: defaultLifetime,
+		MaxLifetime:     clusterMax,
+		Clock:           clocktesting.NewFakePassiveClock(now),
+	})).To(Succeed())
+	keyCache = mgr.GetCache()
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	// Ready once the CA is written and the server answers.
+	Eventually(func() error { return rot.Ready(nil) }).WithTimeout(30 * time.Second).Should(Succeed())
+	Eventually(func() error { return mgr.GetWebhookServer().StartedChecker()(nil) }).WithTimeout(30 * time.Second).Should(Succeed())
+}
+
+var _ = AfterSuite(func() {
+	if cancel != nil {
+		cancel()
+	}
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
+})
+
+// warningRecorder keeps the warnings of API responses.
+type warningRecorder struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (w *warningRecorder) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen = append(w.seen, text)
+}
+
+// take returns the warnings seen since the last take.
+func (w *warningRecorder) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seen := w.seen
+	w.seen = nil
+	return seen
+}

@@ -1,0 +1,46 @@
+package webhook_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/spf13/pflag"
+
+	"github.com/apikey-operator/apikey-operator/internal/operator"
+	"github.com/apikey-operator/apikey-operator/webhook"
+)
+
+var _ = Describe("Operator wiring", func() {
+	parse := func(args ...string) *operator.Options {
+		o := operator.NewOptions()
+		fs := pflag.NewFlagSet("controller", pflag.ContinueOnError)
+		o.AddFlags(fs)
+		Expect(fs.Parse(args)).To(Succeed())
+		return o
+	}
+
+	It("serves the three webhooks from the manager that the controller command builds", func() {
+		o := parse("--webhook-port", "19443", "--webhook-cert-hosts", "127.0.0.1",
+			"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--max-key-lifetime", "2160h")
+		Expect(o.Validate()).To(Succeed())
+		Expect(o.Webhook.MaxKeyLifetime.Hours()).To(Equal(2160.0))
+		mgr, err := operator.NewManager(context.Background(), testEnv.Config, o)
+		Expect(err).NotTo(HaveOccurred())
+		mux := mgr.GetWebhookServer().WebhookMux()
+		for _, path := range []string{webhook.MutateApiKeyPath, webhook.ValidateApiKeyPath, webhook.ValidateApiKeyRolePath} {
+			_, pattern := mux.Handler(httptest.NewRequest(http.MethodPost, path, nil))
+			Expect(pattern).To(Equal(path))
+		}
+	})
+
+	It("refuses webhook options that cannot work, saying how to fix them", func() {
+		Expect(parse("--max-key-lifetime", "-1h").Validate()).To(MatchError(ContainSubstring("--max-key-lifetime must be 0 (no limit) or positive")))
+		Expect(parse("--webhook-port", "0").Validate()).To(MatchError("--webhook-port must be between 1 and 65535"))
+		Expect(parse("--webhook-cert-dir", GinkgoT().TempDir()).Validate()).To(MatchError(ContainSubstring("must hold tls.crt and tls.key")))
+		Expect(parse("--webhook-cert-dir", testEnv.WebhookInstallOptions.LocalServingCertDir).Validate()).To(Succeed())
+		Expect(parse("--disable-webhooks", "--webhook-port", "0").Validate()).To(Succeed())
+	})
+})
