@@ -25,9 +25,17 @@ type Env struct {
 	Kubeconfig string // path of an admin kubeconfig
 }
 
-// Start starts etcd and kube-apiserver from binDir, installs the CRDs from
-// crdDir, and writes an admin kubeconfig to kubeconfigPath.
-func Start(binDir, crdDir, kubeconfigPath string) (*Env, error) {
+// WebhookPort is where the operator's webhook server listens (DESIGN.md).
+const WebhookPort = 9443
+
+// WebhookCertDir is where the webhook's serving certificate was written.
+func (e *Env) WebhookCertDir() string { return e.env.WebhookInstallOptions.LocalServingCertDir }
+
+// Start starts etcd and kube-apiserver from binDir, installs the CRDs and
+// the webhook configurations from configDir (the webhooks call
+// https://127.0.0.1:9443, with a certificate envtest writes), and writes
+// an admin kubeconfig to kubeconfigPath.
+func Start(binDir, configDir, kubeconfigPath string) (*Env, error) {
 	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(binDir, name)); err != nil {
 			return nil, fmt.Errorf("%s is not in %s: run `make controlplane` to build it", name, binDir)
@@ -35,8 +43,13 @@ func Start(binDir, crdDir, kubeconfigPath string) (*Env, error) {
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: binDir,
-		CRDDirectoryPaths:     []string{crdDir},
+		CRDDirectoryPaths:     []string{filepath.Join(configDir, "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{
+			Paths:            []string{filepath.Join(configDir, "webhook", "manifests.yaml")},
+			LocalServingHost: "127.0.0.1",
+			LocalServingPort: WebhookPort,
+		},
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,7 +36,7 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 
 	step(out, 1, "starting etcd and kube-apiserver from %s", o.BinDir)
 	start := time.Now()
-	env, err := Start(o.BinDir, filepath.Join(o.ConfigDir, "crd", "bases"), kubeconfig)
+	env, err := Start(o.BinDir, o.ConfigDir, kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 		}
 		fmt.Fprintln(out, "stopped; nothing is left running.")
 	}()
-	fmt.Fprintf(out, "      kube-apiserver %s is up (%s); CRDs installed\n", env.Config.Host, time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintf(out, "      kube-apiserver %s is up (%s); CRDs and webhook configurations installed\n", env.Config.Host, time.Since(start).Round(100*time.Millisecond))
 
 	step(out, 2, "starting the operator (log: %s)", logPath)
 	logFile, err := os.Create(logPath)
@@ -54,7 +55,8 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 		return err
 	}
 	defer logFile.Close()
-	operator, err := StartProcess(logFile, filepath.Join(o.BinDir, "apikey-operator"), "controller", "--kubeconfig", kubeconfig, "--disable-webhooks")
+	operator, err := StartProcess(logFile, filepath.Join(o.BinDir, "apikey-operator"), "controller", "--kubeconfig", kubeconfig,
+		"--webhook-host", "127.0.0.1", "--webhook-port", fmt.Sprint(WebhookPort), "--webhook-cert-dir", env.WebhookCertDir())
 	if err != nil {
 		return fmt.Errorf("%w (run `make build`)", err)
 	}
@@ -65,9 +67,13 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 		}
 	}()
 
+	if err := waitListening(ctx, operator, fmt.Sprintf("127.0.0.1:%d", WebhookPort)); err != nil {
+		return fmt.Errorf("the operator's webhook server did not start: %w; its log (%s) ends with:\n%s", err, logPath, tail(logPath, 15))
+	}
+
 	step(out, 3, "applying %s to namespace %q and waiting until the keys are Ready", filepath.Join(o.ConfigDir, "samples"), o.Namespace)
 	kubectl := filepath.Join(o.BinDir, "kubectl")
-	if err := runTo(out, kubectl, "--kubeconfig", kubeconfig, "apply", "-n", o.Namespace, "-k", filepath.Join(o.ConfigDir, "samples")); err != nil {
+	if err := runTo(out, kubectl, "--kubeconfig", kubeconfig, "apply", "-n", o.Namespace, "-f", filepath.Join(o.ConfigDir, "samples")); err != nil {
 		return fmt.Errorf("apply samples: %w", err)
 	}
 	if err := waitKeysReady(ctx, env, operator, o.Namespace); err != nil {
@@ -93,6 +99,20 @@ func runTo(out io.Writer, name string, args ...string) error {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	return cmd.Run()
+}
+
+// waitListening waits until something accepts connections on addr.
+func waitListening(ctx context.Context, p *Process, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return WaitFor(ctx, p, 100*time.Millisecond, func(context.Context) (bool, error) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false, err
+		}
+		c.Close()
+		return true, nil
+	})
 }
 
 // waitKeysReady waits until every ApiKey in the namespace is Ready.
