@@ -27,7 +27,7 @@ generate: ## Generate deepcopy code and the aggregated API's OpenAPI definitions
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(GO) tool openapi-gen --output-dir internal/apiserver/openapi --output-file zz_generated.openapi.go \
 		--output-pkg github.com/apikey-operator/apikey-operator/internal/apiserver/openapi \
-		--go-header-file hack/boilerplate.go.txt --report-filename /dev/null \
+		--go-header-file hack/boilerplate.go.txt --report-filename /dev/null --output-model-name-file zz_generated.model_name.go \
 		k8s.io/apimachinery/pkg/apis/meta/v1 k8s.io/apimachinery/pkg/runtime k8s.io/apimachinery/pkg/version \
 		github.com/apikey-operator/apikey-operator/api/access/v1alpha1
 
@@ -53,3 +53,13 @@ controlplane: ## Build kube-apiserver, etcd and kubectl from Go modules into bin
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-14s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Verify
+
+.PHONY: bench
+bench: ## Run the verify benchmarks (core, forward-auth vs hello-world) and write docs/benchmarks.md.
+	@hack/bench.sh
+
+.PHONY: gateways
+gateways: ## Install NGINX, Caddy and wrk from Debian's packages for the gateway tests (idempotent).
+	@hack/gateways-install.sh

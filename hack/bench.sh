@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Runs the verify benchmarks and writes docs/benchmarks.md:
+#   - the verify core (go test -bench, median of 5 runs) at 10,000 and
+#     1,000,000 keys;
+#   - forward-auth over HTTP against a plain net/http hello-world, both
+#     served by cmd/verifybench in this run and loaded by the same tool (wrk,
+#     keep-alive, loopback); then p50/p99 latency at half the saturating
+#     rate (hey, rate-limited).
+# Benchmarks report; nothing here passes or fails on a number.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=docs/benchmarks.md
+duration=${BENCH_DURATION:-10}
+threads=${BENCH_THREADS:-2}
+conns=${BENCH_CONNECTIONS:-32}
+
+hack/gateways-install.sh
+if ! command -v hey >/dev/null 2>&1; then
+	[ "$(id -u)" -eq 0 ] || { echo "hack/bench.sh: hey is missing; apt-get install -y hey as root" >&2; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null
+fi
+
+tmp=$(mktemp -d)
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+
+echo "verify core benchmarks..." >&2
+go test ./internal/verify/ -run '^$' -bench 'BenchmarkVerify' -benchmem -count 5 -timeout 30m >"$tmp/core.txt"
+
+echo "HTTP: forward-auth vs hello-world..." >&2
+go build -o "$tmp/verifybench" ./internal/verify/cmd/verifybench
+"$tmp/verifybench" -keys 10000 -token-file "$tmp/token" >"$tmp/addrs" &
+pid=$!
+for _ in $(seq 100); do [ -s "$tmp/addrs" ] && [ -s "$tmp/token" ] && break; sleep 0.1; done
+read -r hello_kv auth_kv <"$tmp/addrs"
+hello=${hello_kv#hello=}
+auth=${auth_kv#auth=}
+tok=$(cat "$tmp/token")
+auth_url="http://$auth/v1/auth?permission=invoices:read"
+curl_code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "$auth_url")
+[ "$curl_code" = 200 ] || { echo "forward-auth answered $curl_code, not 200" >&2; exit 1; }
+
+# rps <label> <url> [header]: requests/s from wrk, median of 3 runs.
+rps() {
+	local url=$1; shift
+	for _ in 1 2 3; do
+		wrk -t"$threads" -c"$conns" -d"${duration}s" "$@" "$url" | awk '/Requests\/sec/ {print $2}'
+	done | sort -n | sed -n 2p
+}
+hello_rps=$(rps "http://$hello/")
+auth_rps=$(rps "$auth_url" -H "Authorization: Bearer $tok")
+
+# latency at half the saturating rate: p50 and p99 in ms from hey.
+latency() {
+	local url=$1 rate=$2; shift 2
+	local workers=8
+	hey -z "${duration}s" -c "$workers" -q "$(awk -v r="$rate" -v w=$workers 'BEGIN {printf "%d", r/2/w}')" "$@" "$url" |
+		awk '/ 50% in/ {p50=$3*1000} / 99% in/ {p99=$3*1000} END {printf "%.3f %.3f", p50, p99}'
+}
+read -r hello_p50 hello_p99 <<<"$(latency "http://$hello/" "$hello_rps")"
+read -r auth_p50 auth_p99 <<<"$(latency "$auth_url" "$auth_rps" -H "Authorization: Bearer $tok")"
+kill "$pid"; pid=""
+
+median() { # median <benchmark name regexp> <column>: from go test output
+	grep -E "^$1-[0-9]+ " "$tmp/core.txt" | awk -v c="$2" '{print $c}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+row() {
+	printf '| %s | %s | %s | %s |\n' "$1" "$(median "$2" 3)" "$(median "$2" 5)" "$(median "$2" 7)"
+}
+
+{
+	echo "# Benchmarks"
+	echo
+	echo "Written by \`make bench\` (hack/bench.sh) on $(date -u +%Y-%m-%dT%H:%MZ). Figures are medians;"
+	echo "they report, they do not pass or fail. Rerun on your machine: numbers from"
+	echo "another machine, or a busy one, are not comparable."
+	echo
+	echo "## Machine"
+	echo
+	echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
+	echo "- Memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+	echo "- Kernel: $(uname -sr); $(go version | cut -d' ' -f3-)"
+	echo "- Load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
+	echo
+	echo "## Verify core (target: < 1 µs and 0 allocs/op)"
+	echo
+	echo "Checksum, SHA-256, index lookup, enabled, expiry, allowed IPs (3 blocks),"
+	echo "permission with a wildcard, token-bucket rate limit, lastUsedAt note."
+	echo "\`go test -bench BenchmarkVerify -benchmem -count 5\`, median of 5."
+	echo
+	echo "| benchmark | ns/op | B/op | allocs/op |"
+	echo "|---|---|---|---|"
+	row "10,000 keys" "BenchmarkVerify/keys=10000"
+	row "10,000 keys, parallel" "BenchmarkVerify/keys=10000/parallel"
+	row "1,000,000 keys" "BenchmarkVerify/keys=1000000"
+	row "1,000,000 keys, parallel" "BenchmarkVerify/keys=1000000/parallel"
+	row "unknown key (lookup miss)" "BenchmarkVerifyRefused"
+	echo
+	echo "## Forward-auth over HTTP (target: ≥ 0.8 × hello-world)"
+	echo
+	echo "Both servers run in one process (internal/verify/cmd/verifybench) on loopback;"
+	echo "the same wrk run shape loads each: $threads threads, $conns keep-alive connections,"
+	echo "${duration}s, median of 3. Forward-auth is \`GET /v1/auth?permission=invoices:read\`"
+	echo "with a valid key among 10,000, answered with the identity headers."
+	echo "Load tool and servers share the machine's cores."
+	echo
+	echo "| server | requests/s | p50 at half rate (ms) | p99 at half rate (ms) |"
+	echo "|---|---|---|---|"
+	echo "| net/http hello-world | $hello_rps | $hello_p50 | $hello_p99 |"
+	echo "| forward-auth /v1/auth | $auth_rps | $auth_p50 | $auth_p99 |"
+	echo
+	echo "Ratio forward-auth / hello-world: **$(awk -v a="$auth_rps" -v h="$hello_rps" 'BEGIN {printf "%.2f", a/h}')**"
+	echo
+	echo "Latency: hey with 8 workers held at half of each server's saturating rate."
+	echo
+	echo "## Revocation"
+	echo
+	echo "Delete to first refusal is measured by the envtest and gateway specs"
+	echo "(\`go test ./internal/verify/ -ginkgo.v\` prints \"delete to first 401\"); a"
+	echo "200-key p99 run is not yet part of this script."
+	echo
+	echo "## Raw core output"
+	echo
+	echo '```'
+	grep -E '^(Benchmark|goos|goarch|cpu)' "$tmp/core.txt"
+	echo '```'
+} >"$out"
+echo "wrote $out" >&2

@@ -1,0 +1,111 @@
+package verify
+
+import (
+	"net/netip"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/apikey-operator/apikey-operator/internal/token"
+)
+
+// Request is one verification.
+type Request struct {
+	// Token is the presented key. It is never stored, logged or echoed.
+	Token string
+	// Permissions the caller needs; every one must be granted.
+	Permissions []string
+	// IP is the client's address, checked against the key's allowedIPs.
+	// A key with allowedIPs refuses a request without one.
+	IP netip.Addr
+	// Source is the address the brute-force guard charges for a failure;
+	// when unset, IP.
+	Source netip.Addr
+}
+
+// Result is the verdict and, for a known key, what the index knows of it.
+type Result struct {
+	Code Code
+	// Key is the key the token belongs to; nil when the token matched no
+	// key. Callers show its identity only when Code is Valid.
+	Key *Key
+	// RateLimit is the key's bucket after this verification; Limit is 0
+	// when the key has no rate limit or was refused before it.
+	RateLimit RateLimit
+	// RetryAfter is set with RateLimited: when to try again.
+	RetryAfter time.Duration
+}
+
+// Verifier is the one verify core: every endpoint and the ApiKeyReview
+// call Verify.
+type Verifier struct {
+	index   *Index
+	guard   *guard
+	usage   *usageTracker
+	metrics *metrics
+	clock   clock.PassiveClock
+}
+
+// Verify checks a token and the request against the index. On the path of
+// a valid key it allocates nothing.
+func (v *Verifier) Verify(req *Request) Result {
+	start := v.clock.Now()
+	res := v.verify(req, start)
+	if res.Code.failure() {
+		res = v.charge(req, res, start)
+	}
+	v.metrics.observe(res.Code, start)
+	return res
+}
+
+// verify runs the checks in order; the first that fails decides.
+func (v *Verifier) verify(req *Request, now time.Time) Result {
+	// A mistyped or made-up token is refused by its shape and checksum
+	// before it costs a hash and a lookup.
+	if token.Validate(req.Token) != nil {
+		return Result{Code: Malformed}
+	}
+	sum := token.Sum(req.Token)
+	e, ok := v.index.lookup(&sum)
+	at := now.UnixNano()
+	if !ok || (e.validUntil != 0 && at >= e.validUntil) {
+		// A rotated-out token past its grace period is as unknown as
+		// one that never existed.
+		return Result{Code: NotFound}
+	}
+	k := e.key
+	switch {
+	case !k.Enabled || k.RoleMissing:
+		return Result{Code: Disabled, Key: k}
+	case k.expiresAt != 0 && at >= k.expiresAt:
+		return Result{Code: Expired, Key: k}
+	case !ipAllowed(k.AllowedIPs, req.IP):
+		return Result{Code: IPNotAllowed, Key: k}
+	case !grantsAll(k.Permissions, req.Permissions):
+		return Result{Code: MissingPermission, Key: k}
+	}
+	res := Result{Code: Valid, Key: k}
+	if k.limit != nil {
+		var allowed bool
+		allowed, res.RateLimit = k.limit.take(at)
+		if !allowed {
+			res.Code, res.RetryAfter = RateLimited, res.RateLimit.RetryAfter
+			return res
+		}
+	}
+	v.usage.touch(k.use, at)
+	return res
+}
+
+// charge counts a failure against the source address and turns it into
+// RateLimited once the address is over its budget.
+func (v *Verifier) charge(req *Request, res Result, now time.Time) Result {
+	src := req.Source
+	if !src.IsValid() {
+		src = req.IP
+	}
+	if ok, retry := v.guard.fail(src, now); !ok {
+		return Result{Code: RateLimited, RetryAfter: retry}
+	}
+	return res
+}

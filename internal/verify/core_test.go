@@ -1,0 +1,262 @@
+package verify
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/token"
+)
+
+func TestIndexFollowsChanges(t *testing.T) {
+	f := newFixture(t)
+	v := f.srv.Verifier()
+	tok := mint(t)
+	id := types.NamespacedName{Namespace: "ns", Name: "k"}
+	verify := func(p ...string) Code { return v.Verify(&Request{Token: tok, Permissions: p}).Code }
+
+	f.ix.SetKey(apiKey("ns", "k", tok, func(k *keysv1.ApiKey) { k.Spec.RoleRef = &keysv1.RoleReference{Name: "r"} }))
+	if got := verify(); got != Disabled {
+		t.Fatalf("role missing: %s", got)
+	}
+	f.ix.SetRole(&keysv1.ApiKeyRole{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "r"}, Spec: keysv1.ApiKeyRoleSpec{Permissions: perms("a:read")}})
+	if got := verify("a:read"); got != Valid {
+		t.Fatalf("role arrived: %s", got)
+	}
+	f.ix.SetRole(&keysv1.ApiKeyRole{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "r"}, Spec: keysv1.ApiKeyRoleSpec{Permissions: perms("b:read")}})
+	if got := verify("a:read"); got != MissingPermission {
+		t.Fatalf("role changed: %s", got)
+	}
+	f.ix.DeleteRole(types.NamespacedName{Namespace: "ns", Name: "r"})
+	if got := verify(); got != Disabled {
+		t.Fatalf("role deleted: %s", got)
+	}
+
+	// Rotation without grace: the new token verifies, the old does not.
+	next := mint(t)
+	f.ix.SetKey(apiKey("ns", "k", next))
+	if got := verify(); got != NotFound {
+		t.Fatalf("rotated out: %s", got)
+	}
+	if got := v.Verify(&Request{Token: next}).Code; got != Valid {
+		t.Fatalf("rotated in: %s", got)
+	}
+	f.ix.DeleteKey(id)
+	if got := v.Verify(&Request{Token: next}).Code; got != NotFound {
+		t.Fatalf("deleted: %s", got)
+	}
+	if f.ix.Len() != 0 {
+		t.Fatalf("index keeps %d records after delete", f.ix.Len())
+	}
+}
+
+func TestSharedTokenSurvivesOtherKeysDeletion(t *testing.T) {
+	f := newFixture(t)
+	tok := mint(t)
+	f.ix.SetKey(apiKey("ns", "a", tok))
+	f.ix.SetKey(apiKey("ns", "b", tok))
+	f.ix.DeleteKey(types.NamespacedName{Namespace: "ns", Name: "a"})
+	if got := f.srv.Verifier().Verify(&Request{Token: tok}).Code; got != Valid {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestBruteForceGuard(t *testing.T) {
+	f := newFixture(t)
+	v := f.srv.Verifier()
+	tok := mint(t)
+	f.ix.SetKey(apiKey("ns", "k", tok))
+	attacker := netip.MustParseAddr("192.0.2.66")
+	var limited int
+	for range 30 {
+		if v.Verify(&Request{Token: mint(t), IP: attacker}).Code == RateLimited {
+			limited++
+		}
+	}
+	if limited != 10 { // burst 20 of 30, no time passes
+		t.Fatalf("%d of 30 failures limited, want 10", limited)
+	}
+	if got := v.Verify(&Request{Token: tok, IP: attacker}); got.Code != Valid {
+		t.Fatalf("a valid key from a guarded address: %s", got.Code)
+	}
+	if got := v.Verify(&Request{Token: mint(t), IP: netip.MustParseAddr("192.0.2.67")}); got.Code != NotFound {
+		t.Fatalf("another address: %s", got.Code)
+	}
+	// The same /64 is one client.
+	a6, b6 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::ffff:2")
+	for range 20 {
+		v.Verify(&Request{Token: mint(t), IP: a6})
+	}
+	if got := v.Verify(&Request{Token: mint(t), IP: b6}); got.Code != RateLimited || got.RetryAfter <= 0 {
+		t.Fatalf("same /64: %s after %s", got.Code, got.RetryAfter)
+	}
+	f.clock.SetTime(t0.Add(time.Minute))
+	if got := v.Verify(&Request{Token: mint(t), IP: b6}); got.Code != NotFound {
+		t.Fatalf("after the budget refilled: %s", got.Code)
+	}
+}
+
+func TestVerifyEndpoint(t *testing.T) {
+	f := newFixture(t, "127.0.0.1")
+	tok := mint(t)
+	f.ix.SetKey(apiKey("ns", "k", tok, func(k *keysv1.ApiKey) {
+		k.Spec.Permissions = perms("invoices:read")
+		k.Spec.AllowedIPs = ips("10.0.0.0/8")
+		k.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: 10, Burst: 5}
+	}))
+	post := func(body string) (int, map[string]any) {
+		r := httptest.NewRequest(http.MethodPost, "/v1/keys/verify", strings.NewReader(body))
+		r.RemoteAddr = "192.0.2.1:999"
+		w := httptest.NewRecorder()
+		f.srv.Handler().ServeHTTP(w, r)
+		var out map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &out)
+		return w.Code, out
+	}
+	status, out := post(`{"key":"` + tok + `","permissions":["invoices:read"],"ip":"10.0.0.1"}`)
+	if status != 200 || out["valid"] != true || out["code"] != "Valid" || out["namespace"] != "ns" || out["name"] != "k" ||
+		out["keyPrefix"] != token.DisplayPrefix(tok) || out["expiresAt"] != "2030-01-03T03:04:05Z" {
+		t.Fatalf("valid: %d %v", status, out)
+	}
+	if rl := out["ratelimit"].(map[string]any); rl["limit"] != 5.0 || rl["remaining"] != 4.0 || rl["reset"] != 1.0 {
+		t.Fatalf("ratelimit: %v", rl)
+	}
+	status, out = post(`{"key":"` + tok + `","ip":"192.0.2.1"}`)
+	if status != 200 || out["valid"] != false || out["code"] != "IPNotAllowed" || out["name"] != nil {
+		t.Fatalf("wrong IP: %d %v", status, out)
+	}
+	if status, _ = post(`{"key":`); status != 400 {
+		t.Fatalf("bad JSON: %d", status)
+	}
+	if status, _ = post(`{"key":"` + strings.Repeat("a", 70<<10) + `"}`); status != 413 {
+		t.Fatalf("huge body: %d", status)
+	}
+	if status, _ = post(`{"key":"x","permissions":[` + strings.Repeat(`"a",`, 40) + `"a"]}`); status != 400 {
+		t.Fatalf("too many permissions: %d", status)
+	}
+}
+
+// TestPlaintextNeverLeaks sends every kind of request with a real token
+// and looks for the token, and its hash, in every response, every log
+// line and every metric.
+func TestPlaintextNeverLeaks(t *testing.T) {
+	var logs bytes.Buffer
+	log := funcr.New(func(prefix, args string) { logs.WriteString(prefix + args + "\n") }, funcr.Options{Verbosity: 10})
+	f := newFixtureWithLog(t, log, "127.0.0.1")
+	tok := mint(t)
+	f.ix.SetKey(apiKey("ns", "k", tok, func(k *keysv1.ApiKey) {
+		k.Spec.Permissions = perms("a:read")
+		k.Spec.AllowedIPs = ips("10.0.0.0/8")
+	}))
+	disabled := mint(t)
+	f.ix.SetKey(apiKey("ns", "off", disabled, func(k *keysv1.ApiKey) { k.Spec.Enabled = ptr.To(false) }))
+	secrets := []string{tok, disabled, flipLast(tok), token.Hash(tok), strings.TrimPrefix(token.Hash(tok), token.HashPrefix)}
+
+	var seen bytes.Buffer
+	record := func(w *httptest.ResponseRecorder) {
+		_ = w.Header().Write(&seen)
+		seen.Write(w.Body.Bytes())
+	}
+	for _, k := range []string{tok, disabled, flipLast(tok), tok + "x"} {
+		for _, peer := range []string{"10.0.0.1:1", "192.0.2.1:1"} {
+			record(f.auth(peer, "/v1/auth?permission=a:read", map[string]string{"Authorization": "Bearer " + k}))
+			record(f.auth(peer, "/v1/auth?permission=b:write", map[string]string{"X-API-Key": k}))
+			for _, body := range []string{`{"key":"` + k + `","ip":"10.0.0.1"}`, `{"key":"` + k + `"`, `{"key":` + k + `}`} {
+				r := httptest.NewRequest(http.MethodPost, "/v1/keys/verify", strings.NewReader(body))
+				r.RemoteAddr = peer
+				w := httptest.NewRecorder()
+				f.srv.Handler().ServeHTTP(w, r)
+				record(w)
+			}
+		}
+	}
+	metricsText := gatherText(t, f.reg)
+	if !bytes.Contains(metricsText, []byte("apikey_verifications_total")) || !bytes.Contains(metricsText, []byte(`apikey_expiration_timestamp_seconds{name="k",namespace="ns"}`)) {
+		t.Fatalf("metrics missing:\n%s", metricsText)
+	}
+	for _, s := range secrets {
+		for where, text := range map[string][]byte{"responses": seen.Bytes(), "logs": logs.Bytes(), "metrics": metricsText} {
+			if bytes.Contains(text, []byte(s)) {
+				t.Errorf("a token or its hash appears in the %s", where)
+			}
+		}
+	}
+}
+
+func TestKeysByStateMetric(t *testing.T) {
+	f := newFixture(t)
+	f.ix.SetKey(apiKey("ns", "a", mint(t)))
+	f.ix.SetKey(apiKey("ns", "b", mint(t), func(k *keysv1.ApiKey) { k.Spec.Enabled = ptr.To(false) }))
+	f.ix.SetKey(apiKey("ns", "c", mint(t), func(k *keysv1.ApiKey) { k.Spec.ExpiresAt = &metav1.Time{Time: t0.Add(-time.Hour)} }))
+	f.ix.SetKey(apiKey("ns", "d", mint(t), func(k *keysv1.ApiKey) { k.Status.Hash = "" }))
+	want := `apikey_keys{state="active"} 1
+apikey_keys{state="disabled"} 1
+apikey_keys{state="expired"} 1
+apikey_keys{state="no_token"} 1
+apikey_keys{state="role_missing"} 0
+`
+	if got := gatherText(t, f.reg); !bytes.Contains(got, []byte(want)) {
+		t.Fatalf("want\n%s\nin\n%s", want, got)
+	}
+}
+
+// FuzzVerify: no input panics the core, and a token that fails
+// token.Validate is Malformed without reaching the index.
+func FuzzVerify(f *testing.F) {
+	fx := newFixture(f)
+	tok := mint(f)
+	fx.ix.SetKey(apiKey("ns", "k", tok, func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("a:*") }))
+	f.Add(tok, "a:read", "10.0.0.1")
+	f.Add(flipLast(tok), "", "::1")
+	f.Add("", "*", "")
+	f.Fuzz(func(t *testing.T, key, perm, ip string) {
+		addr, _ := netip.ParseAddr(ip)
+		res := fx.srv.Verifier().Verify(&Request{Token: key, Permissions: []string{perm}, IP: addr})
+		if token.Validate(key) != nil && res.Code != Malformed && res.Code != RateLimited {
+			t.Fatalf("malformed key got %s", res.Code)
+		}
+		if res.Code == Valid && key != tok {
+			t.Fatal("a key other than the issued one verified")
+		}
+	})
+}
+
+// FuzzAuthHeaders: forward-auth never panics on odd headers and never
+// echoes the presented key.
+func FuzzAuthHeaders(f *testing.F) {
+	fx := newFixture(f, "127.0.0.1")
+	tok := mint(f)
+	fx.ix.SetKey(apiKey("ns", "k", tok))
+	f.Add("Bearer "+tok, "", "a:read", "127.0.0.1:1", "1.2.3.4")
+	f.Add("bearer  "+tok+" ", tok, "", "[::1]:1", "")
+	f.Add("Basic Zm9vOmJhcg==", "", ",,,", "192.0.2.1:1", "x, y")
+	f.Fuzz(func(t *testing.T, authz, apiKeyHdr, perm, peer, xff string) {
+		r := httptest.NewRequest(http.MethodGet, "/v1/auth", nil)
+		r.RemoteAddr = peer
+		r.Header.Set("Authorization", authz)
+		r.Header.Set(APIKeyHeader, apiKeyHdr)
+		r.Header.Set(PermissionHeader, perm)
+		r.Header.Set("X-Forwarded-For", xff)
+		w := httptest.NewRecorder()
+		fx.srv.Handler().ServeHTTP(w, r)
+		var out bytes.Buffer
+		_ = w.Header().Write(&out)
+		out.Write(w.Body.Bytes())
+		for _, k := range []string{presentedKey(r.Header)} {
+			if len(k) >= token.MinLen && bytes.Contains(out.Bytes(), []byte(k)) {
+				t.Fatal("the presented key was echoed")
+			}
+		}
+	})
+}

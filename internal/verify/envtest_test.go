@@ -1,0 +1,198 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+)
+
+// issuedTokens are every token the suite saw, for the leak check.
+var issuedTokens struct {
+	sync.Mutex
+	list []string
+}
+
+// checkNoLeaks looks for every token the suite saw in the logs of the
+// controller and the verify server and in the metrics.
+func checkNoLeaks() {
+	logs := suiteLogs.Bytes()
+	Expect(logs).NotTo(BeEmpty(), "the suite captured no logs; the leak check would prove nothing")
+	metricsText := gatherText(GinkgoT(), registry)
+	issuedTokens.Lock()
+	defer issuedTokens.Unlock()
+	for _, tok := range issuedTokens.list {
+		Expect(bytes.Contains(logs, []byte(tok))).To(BeFalse(), "a token appears in the logs")
+		Expect(bytes.Contains(metricsText, []byte(tok))).To(BeFalse(), "a token appears in the metrics")
+	}
+}
+
+func newNamespace(ctx context.Context) string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "verify-"}}
+	Expect(k8s.Create(ctx, ns)).To(Succeed())
+	return ns.Name
+}
+
+// issue creates an ApiKey, lets the controller mint it, and returns the
+// token from its Secret.
+func issue(ctx context.Context, ns, name string, mods ...func(*keysv1.ApiKey)) (*keysv1.ApiKey, string) {
+	k := &keysv1.ApiKey{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	for _, m := range mods {
+		m(k)
+	}
+	Expect(k8s.Create(ctx, k)).To(Succeed())
+	return k, tokenOf(ctx, k, "")
+}
+
+// tokenOf waits for the key's Secret to hold a token other than not, and
+// for status to carry its hash.
+func tokenOf(ctx context.Context, k *keysv1.ApiKey, not string) string {
+	var tok string
+	Eventually(func(g Gomega) {
+		s := &corev1.Secret{}
+		g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: k.Name}, s)).To(Succeed())
+		tok = string(s.Data[keysv1.SecretKeyField])
+		g.Expect(tok).NotTo(BeEmpty())
+		g.Expect(tok).NotTo(Equal(not))
+		got := &keysv1.ApiKey{}
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(k), got)).To(Succeed())
+		g.Expect(got.Status.Hash).NotTo(BeEmpty())
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	issuedTokens.Lock()
+	issuedTokens.list = append(issuedTokens.list, tok)
+	issuedTokens.Unlock()
+	return tok
+}
+
+// verifyCode asks the running server over HTTP.
+func verifyCode(tok, ip string, perms ...string) string {
+	body, _ := json.Marshal(map[string]any{"key": tok, "permissions": perms, "ip": ip})
+	resp, err := http.Post("http://"+verifyAddr+"/v1/keys/verify", "application/json", bytes.NewReader(body))
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	var out verifyResponse
+	Expect(json.NewDecoder(resp.Body).Decode(&out)).To(Succeed())
+	return out.Code
+}
+
+func eventuallyCode(tok, ip string, perms ...string) AsyncAssertion {
+	return Eventually(func() string { return verifyCode(tok, ip, perms...) }).
+		WithTimeout(10 * time.Second).WithPolling(5 * time.Millisecond)
+}
+
+var _ = Describe("the verify index", func() {
+	var ctx context.Context
+	var ns string
+	BeforeEach(func() {
+		ctx = context.Background()
+		ns = newNamespace(ctx)
+	})
+
+	It("follows create, disable, enable and delete", func() {
+		k, tok := issue(ctx, ns, "billing", func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("invoices:read") })
+		eventuallyCode(tok, "", "invoices:read").Should(Equal("Valid"))
+
+		Expect(k8s.Patch(ctx, k, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"enabled":false}}`)))).To(Succeed())
+		eventuallyCode(tok, "").Should(Equal("Disabled"))
+		Expect(k8s.Patch(ctx, k, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"enabled":true}}`)))).To(Succeed())
+		eventuallyCode(tok, "").Should(Equal("Valid"))
+
+		deleted := time.Now()
+		Expect(k8s.Delete(ctx, k)).To(Succeed())
+		eventuallyCode(tok, "").Should(Equal("NotFound"))
+		GinkgoWriter.Printf("delete to NotFound: %s (reported, not asserted)\n", time.Since(deleted))
+	})
+
+	It("follows a status written through the status subresource", func() {
+		k, tok := issue(ctx, ns, "sub")
+		eventuallyCode(tok, "").Should(Equal("Valid"))
+		// What the controller does when the Secret holds no usable token.
+		k.Status.Hash = ""
+		Expect(k8s.Status().Patch(ctx, k, client.RawPatch(types.MergePatchType, []byte(`{"status":{"hash":null}}`)))).To(Succeed())
+		eventuallyCode(tok, "").Should(Equal("NotFound"))
+	})
+
+	It("follows role changes and deletion", func() {
+		role := &keysv1.ApiKeyRole{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reader"},
+			Spec: keysv1.ApiKeyRoleSpec{Permissions: perms("reports:*")}}
+		Expect(k8s.Create(ctx, role)).To(Succeed())
+		_, tok := issue(ctx, ns, "reports", func(k *keysv1.ApiKey) { k.Spec.RoleRef = &keysv1.RoleReference{Name: "reader"} })
+		eventuallyCode(tok, "", "reports:monthly").Should(Equal("Valid"))
+
+		role.Spec.Permissions = perms("invoices:read")
+		Expect(k8s.Update(ctx, role)).To(Succeed())
+		eventuallyCode(tok, "", "reports:monthly").Should(Equal("MissingPermission"))
+		eventuallyCode(tok, "", "invoices:read").Should(Equal("Valid"))
+
+		Expect(k8s.Delete(ctx, role)).To(Succeed())
+		eventuallyCode(tok, "").Should(Equal("Disabled"))
+	})
+
+	It("keeps the old token through a rotation's grace period only", func() {
+		k, old := issue(ctx, ns, "rotating", func(k *keysv1.ApiKey) {
+			k.Spec.Rotation = &keysv1.RotationSpec{GracePeriod: &metav1.Duration{Duration: time.Hour}}
+		})
+		eventuallyCode(old, "").Should(Equal("Valid"))
+		Expect(k8s.Patch(ctx, k, client.RawPatch(types.MergePatchType,
+			[]byte(`{"metadata":{"annotations":{"`+keysv1.RotateAnnotation+`":"1"}}}`)))).To(Succeed())
+		next := tokenOf(ctx, k, old)
+		eventuallyCode(next, "").Should(Equal("Valid"))
+		Expect(verifyCode(old, "")).To(Equal("Valid"), "inside the grace period")
+
+		// End the grace period by rewriting status as the controller's
+		// pruning would once validUntil passed.
+		got := &keysv1.ApiKey{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(k), got)).To(Succeed())
+		Expect(got.Status.PreviousHashes).To(HaveLen(1))
+		patch := fmt.Sprintf(`{"status":{"previousHashes":[{"hash":%q,"validUntil":%q}]}}`,
+			got.Status.PreviousHashes[0].Hash, time.Now().Add(-time.Second).UTC().Format(time.RFC3339))
+		Expect(k8s.Status().Patch(ctx, got, client.RawPatch(types.MergePatchType, []byte(patch)))).To(Succeed())
+		eventuallyCode(old, "").Should(Equal("NotFound"))
+		Expect(verifyCode(next, "")).To(Equal("Valid"))
+	})
+
+	It("applies allowedIPs and expiry from the resource", func() {
+		_, tok := issue(ctx, ns, "office", func(k *keysv1.ApiKey) {
+			k.Spec.AllowedIPs = ips("192.0.2.0/24", "2001:db8::/32")
+		})
+		eventuallyCode(tok, "192.0.2.10").Should(Equal("Valid"))
+		Expect(verifyCode(tok, "::ffff:192.0.2.10")).To(Equal("Valid"))
+		Expect(verifyCode(tok, "2001:db8::5")).To(Equal("Valid"))
+		Expect(verifyCode(tok, "198.51.100.1")).To(Equal("IPNotAllowed"))
+
+		_, soon := issue(ctx, ns, "short-lived", func(k *keysv1.ApiKey) {
+			k.Spec.ExpiresAt = &metav1.Time{Time: time.Now().Add(3 * time.Second).Truncate(time.Second)}
+		})
+		eventuallyCode(soon, "").Should(Equal("Valid"))
+		eventuallyCode(soon, "").Should(Equal("Expired"))
+	})
+
+	It("records lastUsedAt in status, in the background", func() {
+		k, tok := issue(ctx, ns, "used")
+		eventuallyCode(tok, "").Should(Equal("Valid"))
+		Eventually(func(g Gomega) {
+			got := &keysv1.ApiKey{}
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(k), got)).To(Succeed())
+			g.Expect(got.Status.LastUsedAt).NotTo(BeNil())
+			g.Expect(got.Status.LastUsedAt.Time).To(BeTemporally("~", time.Now(), time.Minute))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+		// The controller's status is untouched by the patch.
+		got := &keysv1.ApiKey{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(k), got)).To(Succeed())
+		Expect(got.Status.Hash).NotTo(BeEmpty())
+		Expect(ptr.Deref(got.Spec.Enabled, true)).To(BeTrue())
+	})
+})

@@ -1,0 +1,256 @@
+package verify
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/token"
+)
+
+// Sum is the SHA-256 of a token: the index's key.
+type Sum = [sha256.Size]byte
+
+// indexShards spreads lookups over many locks so that readers on many
+// cores do not contend on one lock word.
+const indexShards = 64
+
+// Index maps token sums to keys. Lookups take one shard's read lock and
+// allocate nothing; writes come from informer events, one at a time.
+type Index struct {
+	shards [indexShards]indexShard
+
+	mu         sync.Mutex // serialises writers; guards the fields below
+	records    map[types.NamespacedName]*record
+	roles      map[types.NamespacedName][]string
+	keysOfRole map[types.NamespacedName]map[types.NamespacedName]struct{}
+}
+
+type indexShard struct {
+	mu sync.RWMutex
+	m  map[Sum]entry
+}
+
+// entry is one hash of a key: its current hash (validUntil 0) or a
+// rotated-out one that verifies until validUntil (Unix nanoseconds).
+type entry struct {
+	key        *Key
+	validUntil int64
+}
+
+type hashRef struct {
+	sum        Sum
+	validUntil int64
+}
+
+// record is the index's state for one ApiKey.
+type record struct {
+	spec   spec
+	hashes []hashRef
+	key    *Key
+	limit  *bucket
+	use    *usage
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	ix := &Index{
+		records:    map[types.NamespacedName]*record{},
+		roles:      map[types.NamespacedName][]string{},
+		keysOfRole: map[types.NamespacedName]map[types.NamespacedName]struct{}{},
+	}
+	for i := range ix.shards {
+		ix.shards[i].m = map[Sum]entry{}
+	}
+	return ix
+}
+
+// lookup finds the key a token sum belongs to.
+func (ix *Index) lookup(sum *Sum) (entry, bool) {
+	sh := &ix.shards[sum[0]%indexShards]
+	sh.mu.RLock()
+	e, ok := sh.m[*sum]
+	sh.mu.RUnlock()
+	return e, ok
+}
+
+// Len is the number of keys in the index.
+func (ix *Index) Len() int {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return len(ix.records)
+}
+
+// SetKey adds or replaces an ApiKey.
+func (ix *Index) SetKey(k *keysv1.ApiKey) {
+	s := specOf(k)
+	hashes := hashesOf(k)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	rec := ix.records[s.id]
+	if rec == nil {
+		rec = &record{use: &usage{id: s.id}}
+		ix.records[s.id] = rec
+	}
+	ix.unlinkRole(rec)
+	if rec.limit == nil || rec.spec.rateLimit != s.rateLimit {
+		rec.limit = limiterOf(s.rateLimit)
+	}
+	rec.spec = s
+	ix.linkRole(rec)
+	ix.publish(rec, hashes)
+}
+
+// DeleteKey removes an ApiKey: its tokens stop verifying at once.
+func (ix *Index) DeleteKey(id types.NamespacedName) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	rec := ix.records[id]
+	if rec == nil {
+		return
+	}
+	ix.unlinkRole(rec)
+	ix.publish(rec, nil)
+	delete(ix.records, id)
+}
+
+// SetRole adds or replaces an ApiKeyRole and rebuilds the keys naming it.
+func (ix *Index) SetRole(r *keysv1.ApiKeyRole) {
+	id := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
+	perms := make([]string, 0, len(r.Spec.Permissions))
+	for _, p := range r.Spec.Permissions {
+		perms = append(perms, string(p))
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.roles[id] = perms
+	ix.republishRole(id)
+}
+
+// DeleteRole removes an ApiKeyRole: the keys naming it stop verifying.
+func (ix *Index) DeleteRole(id types.NamespacedName) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	delete(ix.roles, id)
+	ix.republishRole(id)
+}
+
+func (ix *Index) republishRole(id types.NamespacedName) {
+	for kid := range ix.keysOfRole[id] {
+		rec := ix.records[kid]
+		ix.publish(rec, rec.hashes)
+	}
+}
+
+func (ix *Index) roleOf(rec *record) types.NamespacedName {
+	return types.NamespacedName{Namespace: rec.spec.id.Namespace, Name: rec.spec.role}
+}
+
+func (ix *Index) linkRole(rec *record) {
+	if rec.spec.role == "" {
+		return
+	}
+	rid := ix.roleOf(rec)
+	if ix.keysOfRole[rid] == nil {
+		ix.keysOfRole[rid] = map[types.NamespacedName]struct{}{}
+	}
+	ix.keysOfRole[rid][rec.spec.id] = struct{}{}
+}
+
+func (ix *Index) unlinkRole(rec *record) {
+	if rec.spec.role == "" {
+		return
+	}
+	rid := ix.roleOf(rec)
+	delete(ix.keysOfRole[rid], rec.spec.id)
+	if len(ix.keysOfRole[rid]) == 0 {
+		delete(ix.keysOfRole, rid)
+	}
+}
+
+// publish builds the record's Key and points its hashes at it, removing
+// the hashes it no longer has. Readers see either the old or the new Key
+// for each hash, never a mix within one Key.
+func (ix *Index) publish(rec *record, hashes []hashRef) {
+	var rolePerms []string
+	roleFound := false
+	if rec.spec.role != "" {
+		rolePerms, roleFound = ix.roles[ix.roleOf(rec)]
+	}
+	rec.key = build(&rec.spec, rolePerms, roleFound, rec.limit, rec.use)
+	for _, old := range rec.hashes {
+		if !containsSum(hashes, old.sum) {
+			ix.remove(old.sum, rec)
+		}
+	}
+	for _, h := range hashes {
+		ix.put(h.sum, entry{key: rec.key, validUntil: h.validUntil})
+	}
+	rec.hashes = hashes
+}
+
+func (ix *Index) put(sum Sum, e entry) {
+	sh := &ix.shards[sum[0]%indexShards]
+	sh.mu.Lock()
+	sh.m[sum] = e
+	sh.mu.Unlock()
+}
+
+// remove deletes a hash if it still belongs to the record: two keys can
+// hold the same user-supplied token, and one leaving must not unlist the
+// other.
+func (ix *Index) remove(sum Sum, rec *record) {
+	sh := &ix.shards[sum[0]%indexShards]
+	sh.mu.Lock()
+	if e, ok := sh.m[sum]; ok && e.key.use == rec.use {
+		delete(sh.m, sum)
+	}
+	sh.mu.Unlock()
+}
+
+func containsSum(hs []hashRef, s Sum) bool {
+	for _, h := range hs {
+		if h.sum == s {
+			return true
+		}
+	}
+	return false
+}
+
+// hashesOf reads status.hash and status.previousHashes. A hash that does
+// not parse is skipped: it cannot match any token. An empty hash (the
+// Secret holds no usable token) adds nothing, so the key verifies no
+// token at all.
+func hashesOf(k *keysv1.ApiKey) []hashRef {
+	out := make([]hashRef, 0, 1+len(k.Status.PreviousHashes))
+	if sum, err := token.ParseHash(k.Status.Hash); err == nil {
+		out = append(out, hashRef{sum: sum})
+	}
+	for _, p := range k.Status.PreviousHashes {
+		sum, err := token.ParseHash(p.Hash)
+		if err != nil || containsSum(out, sum) {
+			continue
+		}
+		out = append(out, hashRef{sum: sum, validUntil: nonZeroNanos(p.ValidUntil.Time)})
+	}
+	return out
+}
+
+// nonZeroNanos keeps a previous hash's validUntil distinct from 0, which
+// marks the current hash.
+func nonZeroNanos(t time.Time) int64 {
+	if n := t.UnixNano(); n != 0 {
+		return n
+	}
+	return 1
+}
+
+func limiterOf(rl keysv1.RateLimitSpec) *bucket {
+	if rl.RequestsPerSecond <= 0 {
+		return nil
+	}
+	return newBucket(float64(rl.RequestsPerSecond), int(rl.Burst))
+}

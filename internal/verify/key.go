@@ -1,0 +1,125 @@
+package verify
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+)
+
+// Key is what a verification learns about the ApiKey a token belongs to.
+// It is an immutable snapshot: the index replaces it whole when the ApiKey
+// or its role changes, so a verification never sees half an update.
+type Key struct {
+	Namespace string
+	// Name is the ApiKey's metadata.name: stable and unique in its
+	// namespace, so gateways can key on it.
+	Name      string
+	KeyPrefix string
+	Enabled   bool
+	// RoleMissing is set while spec.roleRef names a role that does not
+	// exist: the key does not verify then, as its Ready condition says.
+	RoleMissing bool
+	// ExpiresAt is when the key stops verifying; zero for never.
+	ExpiresAt  time.Time
+	AllowedIPs []netip.Prefix
+	// Permissions are the effective permissions, the role's and the key's,
+	// sorted and without duplicates.
+	Permissions []string
+	// PermissionsHeader is Permissions joined with ",", built once so the
+	// forward-auth answer allocates nothing for it.
+	PermissionsHeader string
+
+	expiresAt int64 // Unix nanoseconds; 0 for never
+	limit     *bucket
+	use       *usage
+}
+
+// spec is what the index keeps of an ApiKey to rebuild its Key when its
+// role changes, without holding the whole object.
+type spec struct {
+	id         types.NamespacedName
+	keyPrefix  string
+	enabled    bool
+	role       string
+	perms      []string
+	allowed    []netip.Prefix
+	expiresAt  time.Time
+	rateLimit  keysv1.RateLimitSpec // zero: no limit
+	badAllowed bool                 // an allowedIPs entry did not parse: allow no address
+}
+
+func specOf(k *keysv1.ApiKey) spec {
+	s := spec{
+		id:        types.NamespacedName{Namespace: k.Namespace, Name: k.Name},
+		keyPrefix: k.Status.KeyPrefix,
+		enabled:   k.Spec.Enabled == nil || *k.Spec.Enabled,
+	}
+	if k.Spec.RoleRef != nil {
+		s.role = k.Spec.RoleRef.Name
+	}
+	for _, p := range k.Spec.Permissions {
+		s.perms = append(s.perms, string(p))
+	}
+	s.allowed, s.badAllowed = allowedOf(k.Spec.AllowedIPs)
+	switch {
+	case k.Spec.ExpiresAt != nil:
+		s.expiresAt = k.Spec.ExpiresAt.Time
+	case k.Status.ExpiresAt != nil:
+		s.expiresAt = k.Status.ExpiresAt.Time
+	}
+	if rl := k.Spec.RateLimit; rl != nil && rl.RequestsPerSecond > 0 {
+		s.rateLimit = *rl
+		if s.rateLimit.Burst < 1 {
+			s.rateLimit.Burst = rl.RequestsPerSecond
+		}
+	}
+	return s
+}
+
+// allowedOf parses spec.allowedIPs. The API server validates them, so a
+// failure means an object written around validation; the key then allows
+// no address rather than every address.
+func allowedOf(entries []keysv1.IPOrCIDR) ([]netip.Prefix, bool) {
+	strs := make([]string, len(entries))
+	for i, e := range entries {
+		strs[i] = string(e)
+	}
+	p, err := parseAllowed(strs)
+	if err != nil {
+		return nil, true
+	}
+	return p, false
+}
+
+// build makes the Key snapshot of a spec with its role's permissions.
+func build(s *spec, rolePerms []string, roleFound bool, limit *bucket, use *usage) *Key {
+	perms := append(slices.Clone(s.perms), rolePerms...)
+	slices.Sort(perms)
+	perms = slices.Compact(perms)
+	k := &Key{
+		Namespace:         s.id.Namespace,
+		Name:              s.id.Name,
+		KeyPrefix:         s.keyPrefix,
+		Enabled:           s.enabled,
+		RoleMissing:       s.role != "" && !roleFound,
+		ExpiresAt:         s.expiresAt,
+		AllowedIPs:        s.allowed,
+		Permissions:       perms,
+		PermissionsHeader: strings.Join(perms, ","),
+		limit:             limit,
+		use:               use,
+	}
+	if s.badAllowed {
+		// An impossible block: nothing is inside it.
+		k.AllowedIPs = []netip.Prefix{netip.PrefixFrom(netip.IPv6Unspecified(), 128)}
+	}
+	if !s.expiresAt.IsZero() {
+		k.expiresAt = s.expiresAt.UnixNano()
+	}
+	return k
+}

@@ -1,0 +1,68 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Options are the verify endpoints' settings, bound to command-line flags.
+type Options struct {
+	// BindAddress of the verify listener, separate from the API server's
+	// secure port so gateways' calls skip its filter chain.
+	BindAddress string
+	// TrustedProxies are the IPs and CIDR blocks whose X-Forwarded-For and
+	// X-Real-IP headers name the client.
+	TrustedProxies []string
+	// TLSCertFile and TLSKeyFile turn on TLS; both or neither.
+	TLSCertFile string
+	TLSKeyFile  string
+	// FailureRate and FailureBurst are each source address's budget of
+	// failed verifications (per second, and at once); 0 turns the guard off.
+	FailureRate  float64
+	FailureBurst int
+	// LastUsedFlushInterval is how often status.lastUsedAt is written for
+	// the keys used since; at least a minute.
+	LastUsedFlushInterval time.Duration
+}
+
+// NewOptions returns the defaults of DESIGN.md.
+func NewOptions() *Options {
+	return &Options{
+		BindAddress:           ":8090",
+		FailureRate:           5,
+		FailureBurst:          20,
+		LastUsedFlushInterval: time.Minute,
+	}
+}
+
+// AddFlags binds the options to a flag set.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.BindAddress, "verify-bind-address", o.BindAddress, "Address of the verify endpoints (POST /v1/keys/verify, /v1/auth for gateways' forward-auth); \"0\" turns them off.")
+	fs.StringSliceVar(&o.TrustedProxies, "trusted-proxies", o.TrustedProxies, "IPs and CIDR blocks of the gateways and proxies whose X-Forwarded-For and X-Real-IP headers are believed (comma-separated). Requests from other peers are judged by their own address.")
+	fs.StringVar(&o.TLSCertFile, "verify-tls-cert-file", o.TLSCertFile, "PEM certificate (chain) for TLS on the verify endpoints; plain HTTP when unset.")
+	fs.StringVar(&o.TLSKeyFile, "verify-tls-private-key-file", o.TLSKeyFile, "PEM private key matching --verify-tls-cert-file.")
+	fs.Float64Var(&o.FailureRate, "verify-failure-rate", o.FailureRate, "Failed verifications (unknown or malformed keys) each source address may make per second before getting 429; 0 turns the guard off. Valid keys are never limited by it.")
+	fs.IntVar(&o.FailureBurst, "verify-failure-burst", o.FailureBurst, "Failed verifications a source address may make at once.")
+	fs.DurationVar(&o.LastUsedFlushInterval, "last-used-flush-interval", o.LastUsedFlushInterval, "How often status.lastUsedAt is written, in one batch, for the keys used since; at least 1m.")
+}
+
+// Validate reports options that cannot work, saying how to fix them.
+func (o *Options) Validate() error {
+	var errs []error
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		errs = append(errs, errors.New("--verify-tls-cert-file and --verify-tls-private-key-file go together: set both or neither"))
+	}
+	if _, err := parseProxies(o.TrustedProxies); err != nil {
+		errs = append(errs, err)
+	}
+	if o.FailureRate < 0 || o.FailureBurst < 1 {
+		errs = append(errs, errors.New("--verify-failure-rate must be 0 or more and --verify-failure-burst at least 1"))
+	}
+	if o.LastUsedFlushInterval < time.Minute {
+		errs = append(errs, fmt.Errorf("--last-used-flush-interval must be at least 1m (status is written at most once a minute per key), not %s", o.LastUsedFlushInterval))
+	}
+	return errors.Join(errs...)
+}
