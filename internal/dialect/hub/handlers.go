@@ -1,0 +1,190 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/apikey-operator/apikey-operator/internal/access"
+	"github.com/apikey-operator/apikey-operator/internal/keystore"
+)
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request, req request) {
+	q, e := parseListQuery(r.URL.RawQuery)
+	if e != nil {
+		h.writeError(w, r, e)
+		return
+	}
+	keys, _, err := h.store.List(r.Context(), scopes, req.hub, q.opts)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := dataEnvelope{}
+	data := make([]apiKey, 0, len(keys))
+	for _, k := range keys {
+		data = append(data, toAPIKey(k, ""))
+	}
+	out.Data = data
+	if q.includeRoles {
+		if out.Includes, err = h.roles(r.Context(), req.hub, keys); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	h.writeJSON(w, r, http.StatusOK, out)
+}
+
+func (h *handler) get(w http.ResponseWriter, r *http.Request, req request) {
+	includeRoles, e := parseGetQuery(r.URL.RawQuery)
+	if e != nil {
+		h.writeError(w, r, e)
+		return
+	}
+	id, e := keyID(req.id)
+	if e != nil {
+		h.writeError(w, r, e)
+		return
+	}
+	k, err := h.store.Get(r.Context(), scopes, req.hub, keystore.ByID(id))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := dataEnvelope{Data: toAPIKey(k, "")}
+	if includeRoles {
+		if out.Includes, err = h.roles(r.Context(), req.hub, []*keystore.Key{k}); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	h.writeJSON(w, r, http.StatusOK, out)
+}
+
+// roles fetches the role of each key once. A role deleted since the key
+// named it is left out; the key's role_id still says which it was.
+func (h *handler) roles(ctx context.Context, hub string, keys []*keystore.Key) (*includes, error) {
+	inc := &includes{Roles: map[string]role{}}
+	for _, k := range keys {
+		if _, done := inc.Roles[k.RoleID]; done || k.RoleID == "" {
+			continue
+		}
+		ro, err := h.store.GetRole(ctx, scopes, hub, keystore.ByID(k.RoleID))
+		switch {
+		case errors.Is(err, keystore.ErrRoleNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			inc.Roles[k.RoleID] = toRole(ro)
+		}
+	}
+	return inc, nil
+}
+
+func (h *handler) create(w http.ResponseWriter, r *http.Request, req request) {
+	f, e := readBody(w, r)
+	if e != nil {
+		h.writeError(w, r, e)
+		return
+	}
+	body, e := parseCreate(f)
+	if e != nil {
+		h.writeError(w, r, e)
+		return
+	}
+	n := keystore.NewKey{Name: body.name, AllowedIPs: body.ips}
+	// Validate before any store call, so bad input is a 422 whatever
+	// the role; the store checks again.
+	if err := keystore.ValidateNew(&n, h.now()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ro, err := h.store.GetRole(r.Context(), scopes, req.hub, keystore.ByID(body.roleID))
+	if err != nil {
+		h.failRole(w, r, err)
+		return
+	}
+	n.Role = ro.Name
+	issued, err := h.store.Create(r.Context(), scopes, req.hub, n)
+	if err != nil {
+		h.failRole(w, r, err)
+		return
+	}
+	w.Header().Set("Location", BasePath+"/"+issued.ID)
+	h.writeJSON(w, r, http.StatusCreated, dataEnvelope{Data: toAPIKey(&issued.Key, issued.Token)})
+}
+
+func (h *handler) update(w http.ResponseWriter, r *http.Request, req request) {
+	f, e := readBody(w, r)
+	if e != nil {
+		h.writeError(w, r, e)
+		return
+	}
+	body, e := parseUpdate(f)
+	if e != nil {
+		h.writeError(w, r, e)
+		return
+	}
+	id, e := keyID(req.id)
+	if e != nil {
+		h.writeError(w, r, e)
+		return
+	}
+	u := keystore.KeyUpdate{Name: body.name, AllowedIPs: body.ips}
+	if err := keystore.ValidateUpdate(&u); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if body.roleID != nil {
+		ro, err := h.store.GetRole(r.Context(), scopes, req.hub, keystore.ByID(*body.roleID))
+		if err != nil {
+			h.failRole(w, r, err)
+			return
+		}
+		u.Role = &ro.Name
+	}
+	k, err := h.store.Update(r.Context(), scopes, req.hub, keystore.ByID(id), u)
+	switch {
+	case err != nil && body.roleID != nil:
+		h.failRole(w, r, err)
+		return
+	case err != nil:
+		h.fail(w, r, err)
+		return
+	}
+	h.writeJSON(w, r, http.StatusOK, dataEnvelope{Data: toAPIKey(k, "")})
+}
+
+func (h *handler) delete(w http.ResponseWriter, r *http.Request, req request) {
+	id, e := keyID(req.id)
+	if e != nil {
+		h.writeError(w, r, e)
+		return
+	}
+	k, err := h.store.Delete(r.Context(), scopes, req.hub, keystore.ByID(id))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeJSON(w, r, http.StatusOK, dataEnvelope{Data: toDeleted(k, h.now())})
+}
+
+// failRole answers an error of a call that took role_id from the body:
+// a missing role or a role granting too much points at that field.
+func (h *handler) failRole(w http.ResponseWriter, r *http.Request, err error) {
+	e := h.errorFor(r, err)
+	if e.Code == codeRole || errors.Is(err, access.ErrEscalation) {
+		e.Source = "/role_id"
+	}
+	h.writeError(w, r, e)
+}
+
+// keyID reads {apikeyId}. Anything but 24 hex digits cannot name a key,
+// so it is a 404 without asking the store.
+func keyID(raw string) (string, *apiError) {
+	id, ok := parseObjectID(raw)
+	if !ok {
+		return "", newError(http.StatusNotFound, codeKey, "no API key with this ID in the hub: IDs are 24 hexadecimal characters")
+	}
+	return id, nil
+}

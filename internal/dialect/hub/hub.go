@@ -1,0 +1,191 @@
+// Package hub serves the hub dialect: a container platform's public API
+// for a hub's API keys, /v1/hubs/current/api-keys[/{apikeyId}], with the
+// hub named by the X-Hub-Id header (a namespace). It only translates
+// shapes, status codes and errors; keystore.Store does the work and
+// internal/access decides who may do it.
+package hub
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/apikey-operator/apikey-operator/internal/access"
+	"github.com/apikey-operator/apikey-operator/internal/keystore"
+)
+
+// BasePath is the collection of a hub's API keys.
+const BasePath = "/v1/hubs/current/api-keys"
+
+// HubHeader names the hub (a Kubernetes namespace).
+const HubHeader = "X-Hub-Id"
+
+// scopes: the product has one capability for every API-key operation.
+var scopes = access.Scopes{Read: capability, Write: capability}
+
+// Options tune the handler; the zero value is ready to use.
+type Options struct {
+	// Log receives the causes of 5xx answers, which clients never see.
+	Log logr.Logger
+	// Now is the clock for the deletion time; nil means time.Now.
+	Now func() time.Time
+}
+
+type handler struct {
+	store keystore.Store
+	log   logr.Logger
+	now   func() time.Time
+}
+
+// New returns the handler for every path under /v1/hubs/. The server's
+// middleware has authenticated the request (access.WithCaller or
+// access.WithFailure) and bounded its body.
+func New(store keystore.Store) http.Handler { return NewWithOptions(store, Options{}) }
+
+// NewWithOptions is New with options.
+func NewWithOptions(store keystore.Store, o Options) http.Handler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &handler{store: store, log: o.Log, now: o.Now}
+}
+
+// request is what the routing found out about a request.
+type request struct {
+	hub string
+	id  string // the raw {apikeyId}, for single-key operations
+}
+
+type operation func(h *handler, w http.ResponseWriter, r *http.Request, req request)
+
+// ServeHTTP checks, in order: credentials, path and method, the hub
+// header, the hub's existence; then the operation parses its input and
+// calls the store, which authorises.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := access.Authenticated(r.Context()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	op, id, e := route(r.Method, r.URL.Path)
+	if e != nil {
+		h.writeError(w, r, e)
+		return
+	}
+	hub, e := hubID(r.Header)
+	if e != nil {
+		h.writeError(w, r, e)
+		return
+	}
+	exists, err := h.store.NamespaceExists(r.Context(), hub)
+	switch {
+	case err != nil:
+		h.fail(w, r, err)
+	case !exists:
+		h.writeError(w, r, hubNotFound())
+	default:
+		op(h, w, r, request{hub: hub, id: id})
+	}
+}
+
+// route finds the operation for a method and path.
+func route(method, path string) (operation, string, *apiError) {
+	rest, ok := strings.CutPrefix(path, BasePath)
+	switch {
+	case !ok:
+	case rest == "":
+		return pick(method, map[string]operation{http.MethodGet: (*handler).list, http.MethodPost: (*handler).create}, "GET, POST")
+	case len(rest) > 1 && rest[0] == '/' && !strings.Contains(rest[1:], "/"):
+		op, _, e := pick(method, map[string]operation{
+			http.MethodGet: (*handler).get, http.MethodPatch: (*handler).update, http.MethodDelete: (*handler).delete,
+		}, "GET, PATCH, DELETE")
+		return op, rest[1:], e
+	}
+	return nil, "", newError(http.StatusNotFound, codeURI, "no such resource: the API keys are at "+BasePath+"[/{apikeyId}]")
+}
+
+func pick(method string, ops map[string]operation, allow string) (operation, string, *apiError) {
+	if op, ok := ops[method]; ok {
+		return op, "", nil
+	}
+	e := newError(http.StatusMethodNotAllowed, codeMethod, "the method "+quoteShort(method)+" is not allowed here; use "+allow)
+	e.allow = allow
+	return nil, "", e
+}
+
+// hubID reads X-Hub-Id: one namespace name (an RFC 1123 label).
+func hubID(header http.Header) (string, *apiError) {
+	values := header.Values(HubHeader)
+	switch {
+	case len(values) == 0 || values[0] == "":
+		return "", newError(http.StatusUnprocessableEntity, codeMissing, "the X-Hub-Id header is required: the ID of the hub (a Kubernetes namespace)")
+	case len(values) > 1:
+		return "", invalidArg("send the X-Hub-Id header once")
+	case !isLabel(values[0]):
+		return "", invalidArg("the X-Hub-Id header must be a hub ID: a Kubernetes namespace name (lower-case letters, digits and '-', at most 63)")
+	}
+	return values[0], nil
+}
+
+func isLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// fail answers an error of the store or of access.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	h.writeError(w, r, h.errorFor(r, err))
+}
+
+func (h *handler) errorFor(r *http.Request, err error) *apiError {
+	return fromError(errorContext{retryAfter: access.RetryAfter(r.Context())}, err)
+}
+
+func (h *handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+	if e.cause != nil {
+		h.log.Error(e.cause, "hub dialect request failed", "method", r.Method, "path", r.URL.Path)
+	}
+	switch {
+	case e.Status == http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="apikey-operator"`)
+	case e.Status == http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", retryAfterSeconds(e.retryAfter))
+	case e.allow != "":
+		w.Header().Set("Allow", e.allow)
+	}
+	h.writeJSON(w, r, e.Status, errorEnvelope{Error: e})
+}
+
+// retryAfterSeconds rounds up, and never says 0: that would invite an
+// immediate retry.
+func retryAfterSeconds(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	return strconv.FormatInt(max(s, 1), 10)
+}
+
+// writeJSON marshals before writing, so an answer is whole or not sent.
+// no-store: create answers hold a secret, and key state changes.
+func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		h.log.Error(err, "hub dialect: encoding the answer failed", "path", r.URL.Path)
+		status, body = http.StatusInternalServerError, []byte(`{"error":{"status":500,"code":"500.unknown","title":"Internal Error","detail":"an internal error occurred"},"data":null}`)
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}

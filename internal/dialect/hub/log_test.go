@@ -1,0 +1,18 @@
+package hub
+
+import (
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+)
+
+// recordingLogger appends the errors it is given.
+func recordingLogger(errs *[]error) logr.Logger {
+	return logr.New(&errSink{LogSink: funcr.New(func(string, string) {}, funcr.Options{}).GetSink(), errs: errs})
+}
+
+type errSink struct {
+	logr.LogSink
+	errs *[]error
+}
+
+func (s *errSink) Error(err error, msg string, kv ...any) { *s.errs = append(*s.errs, err) }
