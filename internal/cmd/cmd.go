@@ -28,7 +28,7 @@ the ApiKey's status.
 Run one component per subcommand.`,
 		SilenceUsage: true,
 	}
-	root.AddCommand(newControllerCommand())
+	root.AddCommand(newControllerCommand(), newAPIServerCommand(), newAllCommand())
 	return root
 }
 
@@ -97,5 +97,109 @@ It caches only the Secrets it owns (label app.kubernetes.io/managed-by=apikey-op
 	}
 	conn.addFlags(cmd.Flags())
 	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// delegateTo makes the delegated authentication and authorisation use the
+// operator's own kubeconfig when no other is given: outside a cluster
+// there is no in-cluster configuration to fall back to.
+func (c *connection) delegateTo(o *operator.APIServerOptions) {
+	if c.kubeconfig == "" {
+		return
+	}
+	if o.Server.Authentication.RemoteKubeConfigFile == "" {
+		o.Server.Authentication.RemoteKubeConfigFile = c.kubeconfig
+	}
+	if o.Server.Authorization.RemoteKubeConfigFile == "" {
+		o.Server.Authorization.RemoteKubeConfigFile = c.kubeconfig
+	}
+}
+
+func newAPIServerCommand() *cobra.Command {
+	conn := &connection{}
+	opts := operator.NewAPIServerOptions()
+	metrics, probes := ":8080", ":8081"
+	cmd := &cobra.Command{
+		Use:   "apiserver",
+		Short: "Run the API server: REST dialects, the ApiKeyReview API and the verify endpoints",
+		Long: `Run the API server. It serves, on --secure-port (TLS):
+  /apis/access.apikey-operator.io/v1alpha1/apikeyreviews  (aggregated, through an APIService)
+  /v1/api-keys                          (Nexus dialect)
+  /api/{tenantId}/admin/apiKeys[...]    (tenant-admin dialect)
+  /v1/hubs/current/api-keys[...]        (hub dialect)
+and, on --verify-bind-address, the verify and forward-auth endpoints that
+gateways call on every request.
+
+It is stateless: run as many replicas as the load needs. It caches ApiKeys,
+ApiKeyRoles and Namespaces, and never reads a Secret.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			conn.delegateTo(opts)
+			if err := opts.Validate(); err != nil {
+				return err
+			}
+			conn.setupLogging()
+			cfg, err := conn.restConfig()
+			if err != nil {
+				return err
+			}
+			ctx := ctrl.SetupSignalHandler()
+			mgr, err := operator.NewAPIServerManager(ctx, cfg, opts, metrics, probes)
+			if err != nil {
+				return err
+			}
+			return mgr.Start(ctx)
+		},
+	}
+	fs := cmd.Flags()
+	conn.addFlags(fs)
+	opts.AddFlags(fs, true)
+	fs.StringVar(&metrics, "metrics-bind-address", metrics, "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
+	fs.StringVar(&probes, "health-probe-bind-address", probes, "Address of the /healthz and /readyz probes; \"0\" turns them off.")
+	return cmd
+}
+
+func newAllCommand() *cobra.Command {
+	conn := &connection{}
+	opts := operator.NewOptions()
+	api := operator.NewAPIServerOptions()
+	cmd := &cobra.Command{
+		Use:   "all",
+		Short: "Run the controller, the admission webhook and the API server in one process",
+		Long: `Run every component in one process: the controller and webhook of
+"apikey-operator controller" and the API server and verify endpoints of
+"apikey-operator apiserver", sharing one cache. Good for a laptop (make run)
+and small clusters; in production run them as separate Deployments so the
+API server scales out without leader election.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			api.DefaultKeyLifetime, api.TokenPrefix = opts.DefaultKeyLifetime, opts.TokenPrefix
+			conn.delegateTo(api)
+			if err := opts.Validate(); err != nil {
+				return err
+			}
+			if err := api.Validate(); err != nil {
+				return err
+			}
+			conn.setupLogging()
+			cfg, err := conn.restConfig()
+			if err != nil {
+				return err
+			}
+			ctx := ctrl.SetupSignalHandler()
+			mgr, err := operator.NewManager(ctx, cfg, opts)
+			if err != nil {
+				return err
+			}
+			if err := operator.AddAPIServer(ctx, mgr, api); err != nil {
+				return err
+			}
+			return mgr.Start(ctx)
+		},
+	}
+	fs := cmd.Flags()
+	conn.addFlags(fs)
+	opts.AddFlags(fs)
+	api.AddFlags(fs, false)
 	return cmd
 }

@@ -23,7 +23,15 @@ type Env struct {
 	env        *envtest.Environment
 	Config     *rest.Config
 	Kubeconfig string // path of an admin kubeconfig
+	// Certs hold the front-proxy and the API server's serving certificates.
+	Certs *Certs
 }
+
+// The Service in front of the operator's API server, as config/ names it.
+const (
+	APIServerService   = "apikey-operator-apiserver"
+	APIServerNamespace = "apikey-operator-system"
+)
 
 // WebhookPort is where the operator's webhook server listens (DESIGN.md).
 const WebhookPort = 9443
@@ -31,11 +39,21 @@ const WebhookPort = 9443
 // WebhookCertDir is where the webhook's serving certificate was written.
 func (e *Env) WebhookCertDir() string { return e.env.WebhookInstallOptions.LocalServingCertDir }
 
-// Start starts etcd and kube-apiserver from binDir, installs the CRDs and
-// the webhook configurations from configDir (the webhooks call
-// https://127.0.0.1:9443, with a certificate envtest writes), and writes
-// an admin kubeconfig to kubeconfigPath.
-func Start(binDir, configDir, kubeconfigPath string) (*Env, error) {
+// Options say where Start finds its pieces.
+type Options struct {
+	BinDir, ConfigDir string
+	// Kubeconfig is where the admin kubeconfig is written.
+	Kubeconfig string
+	// Webhooks registers config/webhook, calling https://127.0.0.1:9443
+	// with a certificate envtest writes (Env.WebhookCertDir).
+	Webhooks bool
+}
+
+// Start starts etcd and kube-apiserver from BinDir with aggregation
+// enabled, installs the CRDs (and the webhook configurations when asked)
+// from ConfigDir, and writes an admin kubeconfig.
+func Start(o Options) (*Env, error) {
+	binDir, configDir, kubeconfigPath := o.BinDir, o.ConfigDir, o.Kubeconfig
 	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(binDir, name)); err != nil {
 			return nil, fmt.Errorf("%s is not in %s: run `make controlplane` to build it", name, binDir)
@@ -45,17 +63,29 @@ func Start(binDir, configDir, kubeconfigPath string) (*Env, error) {
 		BinaryAssetsDirectory: binDir,
 		CRDDirectoryPaths:     []string{filepath.Join(configDir, "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{
+	}
+	if o.Webhooks {
+		env.WebhookInstallOptions = envtest.WebhookInstallOptions{
 			Paths:            []string{filepath.Join(configDir, "webhook", "manifests.yaml")},
 			LocalServingHost: "127.0.0.1",
 			LocalServingPort: WebhookPort,
-		},
+		}
 	}
+	certDir, err := os.MkdirTemp("", "apikey-operator-certs-")
+	if err != nil {
+		return nil, err
+	}
+	certs, err := WriteCerts(certDir, []string{APIServerService + "." + APIServerNamespace + ".svc", "localhost"})
+	if err != nil {
+		return nil, fmt.Errorf("write certificates: %w", err)
+	}
+	enableAggregation(env, certs)
 	cfg, err := env.Start()
 	if err != nil {
+		os.RemoveAll(certDir)
 		return nil, fmt.Errorf("start etcd and kube-apiserver: %w", err)
 	}
-	e := &Env{env: env, Config: cfg, Kubeconfig: kubeconfigPath}
+	e := &Env{env: env, Config: cfg, Kubeconfig: kubeconfigPath, Certs: certs}
 	if err := e.writeKubeconfig(); err != nil {
 		_ = e.Stop()
 		return nil, err
@@ -78,9 +108,35 @@ func (e *Env) writeKubeconfig() error {
 	return os.WriteFile(e.Kubeconfig, raw, 0o600)
 }
 
+// enableAggregation configures kube-apiserver as a cluster is: it proxies
+// to aggregated API servers with a client certificate, and publishes the
+// CA of that certificate for request-header authentication. Without it,
+// the headers it sends could not be trusted.
+func enableAggregation(env *envtest.Environment, c *Certs) {
+	args := env.ControlPlane.GetAPIServer().Configure()
+	args.Set("proxy-client-cert-file", c.FrontProxyClientCert)
+	args.Set("proxy-client-key-file", c.FrontProxyClientKey)
+	args.Set("requestheader-client-ca-file", c.FrontProxyCA)
+	args.Set("requestheader-allowed-names", FrontProxyClientName)
+	args.Set("requestheader-username-headers", "X-Remote-User")
+	args.Set("requestheader-group-headers", "X-Remote-Group")
+	args.Set("requestheader-extra-headers-prefix", "X-Remote-Extra-")
+}
+
 // Stop stops kube-apiserver and etcd and removes their data.
 func (e *Env) Stop() error {
+	defer os.RemoveAll(e.Certs.Dir)
 	return e.env.Stop()
+}
+
+// AddUser returns a kubeconfig-backed REST config for a user with a
+// client certificate, such as a user with or without RBAC in tests.
+func (e *Env) AddUser(name string, groups ...string) (*rest.Config, error) {
+	u, err := e.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return u.Config(), nil
 }
 
 // Process is a child process in its own process group, so a Ctrl-C at the

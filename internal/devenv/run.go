@@ -36,7 +36,7 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 
 	step(out, 1, "starting etcd and kube-apiserver from %s", o.BinDir)
 	start := time.Now()
-	env, err := Start(o.BinDir, o.ConfigDir, kubeconfig)
+	env, err := Start(Options{BinDir: o.BinDir, ConfigDir: o.ConfigDir, Kubeconfig: kubeconfig, Webhooks: true})
 	if err != nil {
 		return err
 	}

@@ -6,5 +6,6 @@
 // +kubebuilder:object:generate=true
 // +kubebuilder:skip
 // +k8s:openapi-gen=true
+// +k8s:openapi-model-package=io.apikey-operator.access.v1alpha1
 // +groupName=access.apikey-operator.io
 package v1alpha1

@@ -77,13 +77,9 @@ type ReviewedApiKey struct {
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
 }
 
-// AddToScheme registers ApiKeyReview under v1alpha1 and, as the same Go
-// type, under the internal version the generic API server converts
-// through: with one version there is nothing to convert.
+// AddToScheme registers ApiKeyReview for clients.
 func AddToScheme(s *runtime.Scheme) error {
-	for _, gv := range []schema.GroupVersion{GroupVersion, {Group: GroupVersion.Group, Version: runtime.APIVersionInternal}} {
-		s.AddKnownTypes(gv, &ApiKeyReview{})
-	}
+	s.AddKnownTypes(GroupVersion, &ApiKeyReview{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -1,0 +1,129 @@
+// Package apiserver is the operator's API server on k8s.io/apiserver: the
+// aggregated API access.apikey-operator.io (ApiKeyReview) behind the
+// standard delegated authentication and authorisation, and the REST
+// dialects, which authenticate API keys and Kubernetes identities and
+// answer in their own error shapes.
+package apiserver
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	basecompatibility "k8s.io/component-base/compatibility"
+	baseversion "k8s.io/component-base/version"
+	netutils "k8s.io/utils/net"
+
+	accessv1 "github.com/apikey-operator/apikey-operator/api/access/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/apiserver/openapi"
+)
+
+// Scheme and Codecs of the aggregated API.
+var (
+	Scheme = runtime.NewScheme()
+	Codecs = serializer.NewCodecFactory(Scheme)
+)
+
+func init() {
+	if err := accessv1.AddToScheme(Scheme); err != nil {
+		panic(err)
+	}
+	if err := addInternal(Scheme); err != nil {
+		panic(err)
+	}
+	// The generic server encodes options and statuses as unversioned v1
+	// types, as every aggregated server registers them (sample-apiserver).
+	metav1.AddToGroupVersion(Scheme, schema.GroupVersion{Version: "v1"})
+	Scheme.AddUnversionedTypes(schema.GroupVersion{Version: "v1"},
+		&metav1.Status{}, &metav1.APIVersions{}, &metav1.APIGroupList{}, &metav1.APIGroup{}, &metav1.APIResourceList{})
+}
+
+// Options are the standard flags of an aggregated API server: secure
+// serving, delegated authentication and delegated authorisation.
+type Options struct {
+	SecureServing  *genericoptions.SecureServingOptionsWithLoopback
+	Authentication *genericoptions.DelegatingAuthenticationOptions
+	Authorization  *genericoptions.DelegatingAuthorizationOptions
+	// ServiceName and ServiceNamespace name the Service in front of the
+	// server, for the self-signed certificate's names.
+	ServiceName      string
+	ServiceNamespace string
+}
+
+// NewOptions returns the defaults: port 8443, self-signed certificates in
+// --cert-dir unless --tls-cert-file is given.
+func NewOptions() *Options {
+	o := &Options{
+		SecureServing:    genericoptions.NewSecureServingOptions().WithLoopback(),
+		Authentication:   genericoptions.NewDelegatingAuthenticationOptions(),
+		Authorization:    genericoptions.NewDelegatingAuthorizationOptions(),
+		ServiceName:      "apikey-operator-apiserver",
+		ServiceNamespace: "apikey-operator-system",
+	}
+	o.SecureServing.BindPort = 8443
+	o.SecureServing.ServerCert.CertDirectory = ""
+	o.SecureServing.ServerCert.PairName = "apikey-operator-apiserver"
+	// Probes and the OpenAPI documents of the dialects need no identity.
+	o.Authorization.AlwaysAllowPaths = []string{"/healthz", "/readyz", "/livez", "/openapi/nexus.json", "/openapi/tenant-admin.json", "/openapi/hub.json"}
+	o.Authorization.AlwaysAllowGroups = []string{"system:masters"}
+	return o
+}
+
+// AddFlags binds the options to a flag set.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	o.SecureServing.AddFlags(fs)
+	o.Authentication.AddFlags(fs)
+	o.Authorization.AddFlags(fs)
+	fs.StringVar(&o.ServiceName, "apiserver-service-name", o.ServiceName, "Service in front of the API server; the self-signed certificate is issued for <name>.<namespace>.svc.")
+	fs.StringVar(&o.ServiceNamespace, "apiserver-service-namespace", o.ServiceNamespace, "Namespace of that Service.")
+}
+
+// Validate reports options that cannot work.
+func (o *Options) Validate() error {
+	var errs []error
+	errs = append(errs, o.SecureServing.Validate()...)
+	errs = append(errs, o.Authentication.Validate()...)
+	errs = append(errs, o.Authorization.Validate()...)
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Config builds the generic server's configuration from the options.
+func (o *Options) Config() (*genericapiserver.Config, error) {
+	if o.SecureServing.ServerCert.CertDirectory == "" && o.SecureServing.ServerCert.CertKey.CertFile == "" {
+		// In memory: a self-signed certificate each start.
+		o.SecureServing.ServerCert.GeneratedCert = nil
+	}
+	svc := fmt.Sprintf("%s.%s.svc", o.ServiceName, o.ServiceNamespace)
+	if err := o.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost", []string{svc, o.ServiceName + "." + o.ServiceNamespace, o.ServiceName}, []net.IP{netutils.ParseIPSloppy("127.0.0.1"), net.IPv6loopback}); err != nil {
+		return nil, fmt.Errorf("create self-signed certificates: %w", err)
+	}
+	c := genericapiserver.NewConfig(Codecs)
+	c.EffectiveVersion = basecompatibility.NewEffectiveVersionFromString(baseversion.DefaultKubeBinaryVersion, "", "")
+	namer := openapinamer.NewDefinitionNamer(Scheme)
+	c.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
+	c.OpenAPIConfig.Info.Title, c.OpenAPIConfig.Info.Version = "apikey-operator", "v1alpha1"
+	c.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
+	c.OpenAPIV3Config.Info.Title, c.OpenAPIV3Config.Info.Version = "apikey-operator", "v1alpha1"
+	if err := o.SecureServing.ApplyTo(&c.SecureServing, &c.LoopbackClientConfig); err != nil {
+		return nil, fmt.Errorf("secure serving: %w", err)
+	}
+	if err := o.Authentication.ApplyTo(&c.Authentication, c.SecureServing, c.OpenAPIConfig); err != nil {
+		return nil, fmt.Errorf("delegated authentication (check --authentication-kubeconfig): %w", err)
+	}
+	if err := o.Authorization.ApplyTo(&c.Authorization); err != nil {
+		return nil, fmt.Errorf("delegated authorization (check --authorization-kubeconfig): %w", err)
+	}
+	return c, nil
+}

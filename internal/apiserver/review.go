@@ -1,0 +1,100 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	accessv1 "github.com/apikey-operator/apikey-operator/api/access/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/token"
+	"github.com/apikey-operator/apikey-operator/internal/verify"
+)
+
+// Bounds of a review request.
+const maxReviewPermissions = 64
+
+// reviewStorage serves apikeyreviews: create only, nothing stored, like
+// TokenReview. It uses the same verify core as the gateways.
+type reviewStorage struct {
+	verifier *verify.Verifier
+}
+
+var (
+	_ rest.Storage              = (*reviewStorage)(nil)
+	_ rest.Creater              = (*reviewStorage)(nil)
+	_ rest.Scoper               = (*reviewStorage)(nil)
+	_ rest.SingularNameProvider = (*reviewStorage)(nil)
+)
+
+func (r *reviewStorage) New() runtime.Object     { return &accessv1.ApiKeyReview{} }
+func (r *reviewStorage) Destroy()                {}
+func (r *reviewStorage) NamespaceScoped() bool   { return false }
+func (r *reviewStorage) GetSingularName() string { return "apikeyreview" }
+
+// Create answers a review. The response never carries the key.
+func (r *reviewStorage) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, _ *metav1.CreateOptions) (runtime.Object, error) {
+	var req *accessv1.ApiKeyReview
+	switch o := obj.(type) {
+	case *review:
+		req = o.external()
+	case *accessv1.ApiKeyReview:
+		// Server-side field management may hand over the versioned form
+		// of the same object.
+		req = o
+	default:
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("expected an ApiKeyReview, got %T", obj))
+	}
+	ip, errs := validateReview(req)
+	if len(errs) > 0 {
+		req.Spec.Key = ""
+		return nil, apierrors.NewInvalid(accessv1.GroupVersion.WithKind("ApiKeyReview").GroupKind(), req.Name, errs)
+	}
+	if createValidation != nil {
+		if err := createValidation(ctx, obj); err != nil {
+			return nil, err
+		}
+	}
+	res := r.verifier.Verify(&verify.Request{Token: req.Spec.Key, Permissions: req.Spec.Permissions, IP: ip})
+	out := &review{
+		ObjectMeta: metav1.ObjectMeta{Name: req.Name, CreationTimestamp: metav1.Now()},
+		Spec:       accessv1.ApiKeyReviewSpec{IP: req.Spec.IP, Permissions: req.Spec.Permissions},
+		Status:     accessv1.ApiKeyReviewStatus{Valid: res.Code == verify.Valid, Reason: res.Code.String()},
+	}
+	if k := res.Key; k != nil && res.Code != verify.Malformed && res.Code != verify.NotFound {
+		out.Status.ApiKey = &accessv1.ReviewedApiKey{
+			Namespace: k.Namespace, Name: k.Name, KeyPrefix: k.KeyPrefix, Permissions: k.Permissions,
+		}
+		if !k.ExpiresAt.IsZero() {
+			out.Status.ApiKey.ExpiresAt = &metav1.Time{Time: k.ExpiresAt}
+		}
+	}
+	return out, nil
+}
+
+func validateReview(review *accessv1.ApiKeyReview) (netip.Addr, field.ErrorList) {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	if review.Spec.Key == "" {
+		errs = append(errs, field.Required(spec.Child("key"), "the API key to review"))
+	} else if len(review.Spec.Key) > token.MaxLen {
+		errs = append(errs, field.TooLong(spec.Child("key"), "", token.MaxLen))
+	}
+	if len(review.Spec.Permissions) > maxReviewPermissions {
+		errs = append(errs, field.TooMany(spec.Child("permissions"), len(review.Spec.Permissions), maxReviewPermissions))
+	}
+	var ip netip.Addr
+	if review.Spec.IP != "" {
+		a, err := netip.ParseAddr(review.Spec.IP)
+		if err != nil {
+			errs = append(errs, field.Invalid(spec.Child("ip"), review.Spec.IP, "must be an IPv4 or IPv6 address"))
+		}
+		ip = a
+	}
+	return ip, errs
+}

@@ -1,0 +1,79 @@
+package apiserver
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"k8s.io/klog/v2"
+)
+
+// Limits of a dialect request.
+const (
+	maxBodyBytes   = 1 << 20
+	requestTimeout = 60 * time.Second
+)
+
+// routes sends the dialects' paths to their handlers ahead of the
+// Kubernetes filter chain, whose errors are Kubernetes Status objects:
+// the dialects authenticate and authorise themselves (through the same
+// delegated authenticator and authorizer) to answer in their own shapes.
+type routes struct {
+	mux *http.ServeMux
+}
+
+func dialectRoutes(d Dialects, authn *dialectAuthn) *routes {
+	mux := http.NewServeMux()
+	guard := func(h http.Handler) http.Handler { return guarded(authn.wrap(h)) }
+	for _, p := range []string{"/v1/api-keys", "/v1/api-keys/"} {
+		mux.Handle(p, guard(d.Nexus.Handler))
+	}
+	for _, p := range []string{"/api/{tenant}/admin/apiKeys", "/api/{tenant}/admin/apiKeys/"} {
+		mux.Handle(p, guard(d.TenantAdmin.Handler))
+	}
+	mux.Handle("/v1/hubs/", guard(d.Hub.Handler))
+	for name, doc := range map[string][]byte{"nexus": d.Nexus.OpenAPI, "tenant-admin": d.TenantAdmin.OpenAPI, "hub": d.Hub.OpenAPI} {
+		mux.Handle("GET /openapi/"+name+".json", document(doc))
+	}
+	return &routes{mux: mux}
+}
+
+func (rt *routes) before(kubernetes http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, pattern := rt.mux.Handler(r); pattern != "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		kubernetes.ServeHTTP(w, r)
+	})
+}
+
+// guarded bounds a dialect request: body size, time, and a panic answers
+// 500 instead of dropping the connection.
+func guarded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				klog.ErrorS(nil, "panic in a dialect handler", "path", r.URL.Path, "panic", p)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = w.Write([]byte(`{"error":"internal error"}`))
+			}
+		}()
+		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		defer cancel()
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func document(doc []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if len(doc) == 0 {
+			http.NotFound(w, nil)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	})
+}

@@ -1,0 +1,61 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/registry/rest"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+
+	accessv1 "github.com/apikey-operator/apikey-operator/api/access/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/verify"
+)
+
+// Dialect is one REST dialect's handler and its OpenAPI document.
+type Dialect struct {
+	Handler http.Handler
+	OpenAPI []byte
+}
+
+// Dialects are the three REST dialects the server mounts at the paths
+// DESIGN.md fixes.
+type Dialects struct {
+	Nexus, TenantAdmin, Hub Dialect
+}
+
+// Server is the running API server; it is a controller-runtime Runnable,
+// so it starts after the informer cache the dialects read has synced.
+type Server struct {
+	generic *genericapiserver.GenericAPIServer
+}
+
+// New builds the server: the aggregated access API and the dialects.
+func New(cfg *genericapiserver.Config, verifier *verify.Verifier, dialects Dialects) (*Server, error) {
+	authn := &dialectAuthn{verifier: verifier, kubernetes: cfg.Authentication.Authenticator}
+	routes := dialectRoutes(dialects, authn)
+	cfg.BuildHandlerChainFunc = func(api http.Handler, c *genericapiserver.Config) http.Handler {
+		return routes.before(genericapiserver.DefaultBuildHandlerChain(api, c))
+	}
+	generic, err := cfg.Complete(nil).New("apikey-operator", genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, fmt.Errorf("create API server: %w", err)
+	}
+	group := genericapiserver.NewDefaultAPIGroupInfo(accessv1.GroupVersion.Group, Scheme, metav1.ParameterCodec, Codecs)
+	group.VersionedResourcesStorageMap[accessv1.GroupVersion.Version] = map[string]rest.Storage{
+		"apikeyreviews": &reviewStorage{verifier: verifier},
+	}
+	if err := generic.InstallAPIGroup(&group); err != nil {
+		return nil, fmt.Errorf("install %s: %w", accessv1.GroupVersion, err)
+	}
+	return &Server{generic: generic}, nil
+}
+
+// Start serves until ctx ends.
+func (s *Server) Start(ctx context.Context) error {
+	return s.generic.PrepareRun().RunWithContext(ctx)
+}
+
+// NeedLeaderElection is false: every replica serves.
+func (s *Server) NeedLeaderElection() bool { return false }

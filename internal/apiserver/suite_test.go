@@ -1,0 +1,265 @@
+package apiserver_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	accessv1 "github.com/apikey-operator/apikey-operator/api/access/v1alpha1"
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/devenv"
+	"github.com/apikey-operator/apikey-operator/internal/operator"
+)
+
+// The suite runs the controller and the API server in-process against a
+// real kube-apiserver that aggregates access.apikey-operator.io from it,
+// with front-proxy client certificates as in a cluster.
+
+var (
+	env     *devenv.Env
+	k8s     client.Client // admin, through kube-apiserver
+	base    string        // https://127.0.0.1:<secure port>
+	tlsBase *tls.Config   // trusts the API server's serving CA
+	logs    syncBuffer
+	cancel  context.CancelFunc
+)
+
+func TestAPIServer(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "API server suite")
+}
+
+var _ = BeforeSuite(func() {
+	ctrl.SetLogger(zap.New(zap.WriteTo(&logs), zap.Level(zapcore.Level(-127))))
+	klog.SetOutput(&logs)
+	klog.LogToStderr(false)
+
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	Expect(assets).NotTo(BeEmpty(), "run through `make test`, which builds the control plane into bin/ and sets KUBEBUILDER_ASSETS")
+	var err error
+	env, err = devenv.Start(devenv.Options{BinDir: assets, ConfigDir: filepath.Join("..", "..", "config"), Kubeconfig: filepath.Join(GinkgoT().TempDir(), "kubeconfig")})
+	Expect(err).NotTo(HaveOccurred())
+	k8s, err = client.New(env.Config, client.Options{Scheme: scheme()})
+	Expect(err).NotTo(HaveOccurred())
+
+	securePort, verifyPort := freePort(), freePort()
+	ctx, c := context.WithCancel(context.Background())
+	cancel = c
+	startOperator(ctx, securePort, verifyPort)
+	base = fmt.Sprintf("https://127.0.0.1:%d", securePort)
+	pool := x509.NewCertPool()
+	Expect(pool.AppendCertsFromPEM(env.Certs.ServingCAPEM)).To(BeTrue())
+	tlsBase = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+
+	Expect(env.RegisterAPIService(ctx, securePort)).To(Succeed())
+	Expect(env.WaitAPIServiceAvailable(ctx, 60*time.Second)).To(Succeed())
+})
+
+var _ = AfterSuite(func() {
+	if base != "" {
+		leakCheck()
+	}
+	if cancel != nil {
+		cancel()
+	}
+	if env != nil {
+		Expect(env.Stop()).To(Succeed())
+	}
+})
+
+// startOperator runs the controller and the API server in one manager,
+// as `apikey-operator all` does (without the admission webhook, which has
+// its own suite).
+func startOperator(ctx context.Context, securePort, verifyPort int) {
+	opts := operator.NewOptions()
+	opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
+	opts.Webhook.Disable = true
+	mgr, err := operator.NewManager(ctx, env.Config, opts)
+	Expect(err).NotTo(HaveOccurred())
+
+	api := operator.NewAPIServerOptions()
+	api.Server.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
+	api.Server.SecureServing.BindPort = securePort
+	api.Server.SecureServing.ServerCert.CertKey.CertFile = env.Certs.ServingCert
+	api.Server.SecureServing.ServerCert.CertKey.KeyFile = env.Certs.ServingKey
+	api.Server.Authentication.RemoteKubeConfigFile = env.Kubeconfig
+	api.Server.Authorization.RemoteKubeConfigFile = env.Kubeconfig
+	// Decisions are cached for 10s by default; the tests change RBAC.
+	api.Server.Authorization.AllowCacheTTL, api.Server.Authorization.DenyCacheTTL = 0, 0
+	api.Verify.BindAddress = fmt.Sprintf("127.0.0.1:%d", verifyPort)
+	Expect(api.Validate()).To(Succeed())
+	Expect(operator.AddAPIServer(ctx, mgr, api)).To(Succeed())
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+}
+
+func scheme() *runtime.Scheme {
+	s := operator.Scheme()
+	Expect(accessv1.AddToScheme(s)).To(Succeed())
+	return s
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// caller is how a test authenticates to the API server.
+type caller struct {
+	headers map[string]string
+	cert    *tls.Certificate
+}
+
+func apiKey(tok string) caller {
+	return caller{headers: map[string]string{"Authorization": "Bearer " + tok}}
+}
+
+// kubeUser is a Kubernetes user with a client certificate signed by the
+// cluster's client CA, which the API server trusts through delegation.
+func kubeUser(name string) caller {
+	cfg, err := env.AddUser(name)
+	Expect(err).NotTo(HaveOccurred())
+	cert, err := tls.X509KeyPair(cfg.CertData, cfg.KeyData)
+	Expect(err).NotTo(HaveOccurred())
+	return caller{cert: &cert}
+}
+
+var anonymous = caller{}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (r response) json() map[string]any {
+	var m map[string]any
+	ExpectWithOffset(1, json.Unmarshal([]byte(r.body), &m)).To(Succeed(), r.body)
+	return m
+}
+
+func (c caller) do(method, path string, body any, headers ...string) response {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		ExpectWithOffset(1, err).NotTo(HaveOccurred())
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	cfg := tlsBase.Clone()
+	if c.cert != nil {
+		cfg.Certificates = []tls.Certificate{*c.cert}
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 30 * time.Second}
+	resp, err := hc.Do(req)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+}
+
+func newNamespace(ctx context.Context) string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "tenant-"}}
+	Expect(k8s.Create(ctx, ns)).To(Succeed())
+	return ns.Name
+}
+
+// issueKey creates an ApiKey with kubectl's path and returns its token
+// once the controller has made it Ready.
+func issueKey(ctx context.Context, ns, name string, perms ...string) string {
+	key := &keysv1.ApiKey{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	for _, p := range perms {
+		key.Spec.Permissions = append(key.Spec.Permissions, keysv1.Permission(p))
+	}
+	Expect(k8s.Create(ctx, key)).To(Succeed())
+	secret := &corev1.Secret{}
+	EventuallyWithOffset(1, func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, key)).To(Succeed())
+		g.Expect(key.Status.Hash).NotTo(BeEmpty())
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, secret)).To(Succeed())
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	tok := string(secret.Data[keysv1.SecretKeyField])
+	rememberToken(tok)
+	return tok
+}
+
+// grantKeys gives a Kubernetes user the verbs on apikeys in a namespace.
+func grantKeys(ctx context.Context, ns, user string, verbs ...string) {
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: user + "-keys"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{keysv1.GroupVersion.Group}, Resources: []string{"apikeys"}, Verbs: verbs}},
+	}
+	Expect(k8s.Create(ctx, role)).To(Succeed())
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: user + "-keys"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	}
+	Expect(k8s.Create(ctx, binding)).To(Succeed())
+}
+
+// tokens the tests saw, for the leak check.
+var tokens struct {
+	sync.Mutex
+	seen []string
+}
+
+func rememberToken(t string) {
+	tokens.Lock()
+	defer tokens.Unlock()
+	tokens.seen = append(tokens.seen, t)
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
