@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,7 +46,7 @@ func TestMakeRun(t *testing.T) {
 	defer func() { _ = cmd.Process.Kill() }()
 
 	seen := readUntil(t, out, "Press Ctrl-C to stop everything.", 3*time.Minute)
-	for _, want := range []string{"billing-service   True", "ci-deployer       True", "export KUBECONFIG=" + filepath.Join(bin, "local", "kubeconfig")} {
+	for _, want := range []string{"billing-service   True", "ci-deployer       True", "make-run-admin    True", "export KUBECONFIG=" + filepath.Join(bin, "local", "kubeconfig"), "export BASE=https://localhost:8443"} {
 		if !strings.Contains(seen, want) {
 			t.Errorf("output lacks %q:\n%s", want, seen)
 		}
@@ -74,6 +77,7 @@ func TestMakeRun(t *testing.T) {
 	if !strings.Contains(explained, "spec.expiresAt is unset") && !strings.Contains(explained, "default lifetime") {
 		t.Errorf("kubectl explain apikey.spec lacks the field descriptions:\n%s", explained)
 	}
+	checkPrintedExamples(t, kubectl)
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -88,13 +92,52 @@ func TestMakeRun(t *testing.T) {
 	if left := processesUnder(bin); len(left) > 0 {
 		t.Errorf("processes left after Ctrl-C: %v", left)
 	}
-	for _, addr := range []string{":8080", ":8081", ":9443"} {
+	for _, addr := range []string{":8080", ":8081", ":9443", ":8443", ":8090"} {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Errorf("port %s still taken after Ctrl-C: %v", addr, err)
 			continue
 		}
 		l.Close()
+	}
+}
+
+// checkPrintedExamples does what the printed instructions say: create a
+// key through a REST dialect with the admin key, verify it as a gateway
+// would, and find the aggregated API.
+func checkPrintedExamples(t *testing.T, kubectl func(...string) string) {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(kubectl("get", "secret", "make-run-admin", "-o", "jsonpath={.data.api-key}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := string(raw)
+	insecure := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // the curl -k of the instructions
+	req, _ := http.NewRequest("POST", "https://localhost:8443/api/default/admin/apiKeys", strings.NewReader(`{"name":"My_First_Key","permissions":["invoices:read"]}`))
+	req.Header.Set("X-API-KEY", admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := insecure.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(body), `"token":"ak_`) {
+		t.Errorf("the printed curl that creates a key: %d %s", resp.StatusCode, body)
+	}
+
+	req, _ = http.NewRequest("GET", "http://localhost:8090/v1/auth?permission=invoices:read", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-ApiKey-Name") != "make-run-admin" {
+		t.Errorf("forward-auth with the admin key: %d %v", resp.StatusCode, resp.Header)
+	}
+	if got := kubectl("api-resources", "--api-group=access.apikey-operator.io"); !strings.Contains(got, "apikeyreviews") {
+		t.Errorf("kubectl api-resources does not list apikeyreviews:\n%s", got)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
@@ -131,7 +132,10 @@ func (a *Authorizer) authorizeUser(ctx context.Context, u user.Info, namespace s
 		ResourceRequest: true,
 	})
 	if err != nil {
-		return fmt.Errorf("%w: authorization failed: %v", ErrForbidden, err)
+		// The cause may name internals (webhook URLs, API errors): log
+		// it, and tell the caller only that the check could not be made.
+		logr.FromContextOrDiscard(ctx).Error(err, "SubjectAccessReview failed", "user", u.GetName(), "namespace", namespace, "verb", verb)
+		return fmt.Errorf("%w: the authorization check could not be made; try again", ErrForbidden)
 	}
 	if decision != authorizer.DecisionAllow {
 		msg := fmt.Sprintf("%s cannot %s apikeys.%s in namespace %q", u.GetName(), verb, keysv1.GroupVersion.Group, namespace)

@@ -68,7 +68,7 @@ func (r *reviewStorage) Create(ctx context.Context, obj runtime.Object, createVa
 	}
 	if k := res.Key; k != nil && res.Code != verify.Malformed && res.Code != verify.NotFound {
 		out.Status.ApiKey = &accessv1.ReviewedApiKey{
-			Namespace: k.Namespace, Name: k.Name, KeyPrefix: k.KeyPrefix, Permissions: k.Permissions,
+			Namespace: k.Namespace, Name: k.Name, KeyPrefix: k.KeyPrefix, Role: k.Role, Permissions: k.Permissions,
 		}
 		if !k.ExpiresAt.IsZero() {
 			out.Status.ApiKey.ExpiresAt = &metav1.Time{Time: k.ExpiresAt}

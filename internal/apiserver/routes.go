@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 // Limits of a dialect request.
@@ -62,6 +64,8 @@ func guarded(next http.Handler) http.Handler {
 		}()
 		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 		defer cancel()
+		// Handlers log the causes of 5xx answers through the context.
+		ctx = logr.NewContext(ctx, ctrl.Log.WithName("dialect").WithValues("method", r.Method, "path", r.URL.Path))
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

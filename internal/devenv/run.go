@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
@@ -26,6 +27,15 @@ type RunOptions struct {
 
 // readyTimeout bounds the wait for the sample keys.
 const readyTimeout = 90 * time.Second
+
+// Ports of the API server that `make run` uses: DESIGN.md's defaults.
+const (
+	SecurePort = 8443
+	VerifyPort = 8090
+)
+
+// AdminKey is the key `make run` creates for trying the REST dialects.
+const AdminKey = "make-run-admin"
 
 // Run brings everything up, reports, and waits for ctx to end (Ctrl-C);
 // then it stops the operator, kube-apiserver and etcd, in that order.
@@ -49,14 +59,13 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 	}()
 	fmt.Fprintf(out, "      kube-apiserver %s is up (%s); CRDs and webhook configurations installed\n", env.Config.Host, time.Since(start).Round(100*time.Millisecond))
 
-	step(out, 2, "starting the operator (log: %s)", logPath)
+	step(out, 2, "starting the operator: controller, webhook, API server, verify endpoints (log: %s)", logPath)
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
-	operator, err := StartProcess(logFile, filepath.Join(o.BinDir, "apikey-operator"), "controller", "--kubeconfig", kubeconfig,
-		"--webhook-host", "127.0.0.1", "--webhook-port", fmt.Sprint(WebhookPort), "--webhook-cert-dir", env.WebhookCertDir())
+	operator, err := StartProcess(logFile, filepath.Join(o.BinDir, "apikey-operator"), operatorArgs(env, kubeconfig)...)
 	if err != nil {
 		return fmt.Errorf("%w (run `make build`)", err)
 	}
@@ -66,22 +75,34 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 			fmt.Fprintln(out, "  operator:", err)
 		}
 	}()
-
-	if err := waitListening(ctx, operator, fmt.Sprintf("127.0.0.1:%d", WebhookPort)); err != nil {
-		return fmt.Errorf("the operator's webhook server did not start: %w; its log (%s) ends with:\n%s", err, logPath, tail(logPath, 15))
+	for _, port := range []int{WebhookPort, SecurePort, VerifyPort} {
+		if err := waitListening(ctx, operator, fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+			return fmt.Errorf("the operator is not listening on port %d: %w; its log (%s) ends with:\n%s", port, err, logPath, tail(logPath, 15))
+		}
 	}
 
-	step(out, 3, "applying %s to namespace %q and waiting until the keys are Ready", filepath.Join(o.ConfigDir, "samples"), o.Namespace)
+	step(out, 3, "registering access.apikey-operator.io with kube-apiserver's aggregator")
+	if err := env.RegisterAPIService(ctx, SecurePort); err != nil {
+		return err
+	}
+	if err := env.WaitAPIServiceAvailable(ctx, 60*time.Second); err != nil {
+		return fmt.Errorf("%w; the operator's log (%s) ends with:\n%s", err, logPath, tail(logPath, 15))
+	}
+
+	step(out, 4, "applying %s and an admin key to namespace %q, waiting until the keys are Ready", filepath.Join(o.ConfigDir, "samples"), o.Namespace)
 	kubectl := filepath.Join(o.BinDir, "kubectl")
 	if err := runTo(out, kubectl, "--kubeconfig", kubeconfig, "apply", "-n", o.Namespace, "-f", filepath.Join(o.ConfigDir, "samples")); err != nil {
 		return fmt.Errorf("apply samples: %w", err)
+	}
+	if err := createAdminKey(ctx, env, o.Namespace); err != nil {
+		return err
 	}
 	if err := waitKeysReady(ctx, env, operator, o.Namespace); err != nil {
 		return fmt.Errorf("sample keys not Ready within %s: %w; the operator's log (%s) ends with:\n%s", readyTimeout, err, logPath, tail(logPath, 15))
 	}
 	_ = runTo(out, kubectl, "--kubeconfig", kubeconfig, "get", "ak", "-n", o.Namespace)
 
-	printNextSteps(out, kubeconfig, o.BinDir)
+	printNextSteps(out, kubeconfig, o.BinDir, o.Namespace)
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(out, "\nCtrl-C: shutting down.")
@@ -91,8 +112,39 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 	}
 }
 
+// operatorArgs run every component in one process, on DESIGN.md's ports,
+// with the certificates the local aggregation trusts.
+func operatorArgs(env *Env, kubeconfig string) []string {
+	return []string{
+		"all", "--kubeconfig", kubeconfig,
+		"--webhook-host", "127.0.0.1", "--webhook-port", fmt.Sprint(WebhookPort), "--webhook-cert-dir", env.WebhookCertDir(),
+		"--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(SecurePort),
+		"--tls-cert-file", env.Certs.ServingCert, "--tls-private-key-file", env.Certs.ServingKey,
+		"--verify-bind-address", fmt.Sprintf("127.0.0.1:%d", VerifyPort),
+	}
+}
+
+// createAdminKey makes the key that the printed REST examples use.
+func createAdminKey(ctx context.Context, env *Env, namespace string) error {
+	c, err := client.New(env.Config, client.Options{Scheme: scheme()})
+	if err != nil {
+		return err
+	}
+	key := &keysv1.ApiKey{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: AdminKey},
+		Spec: keysv1.ApiKeySpec{
+			Description: "Created by make run to try the REST dialects; grants everything in this namespace.",
+			Permissions: []keysv1.Permission{"*"},
+		},
+	}
+	if err := c.Create(ctx, key); err != nil {
+		return fmt.Errorf("create the admin key: %w", err)
+	}
+	return nil
+}
+
 func step(out io.Writer, n int, format string, args ...any) {
-	fmt.Fprintf(out, "[%d/3] %s\n", n, fmt.Sprintf(format, args...))
+	fmt.Fprintf(out, "[%d/4] %s\n", n, fmt.Sprintf(format, args...))
 }
 
 func runTo(out io.Writer, name string, args ...string) error {
@@ -137,20 +189,30 @@ func waitKeysReady(ctx context.Context, env *Env, operator *Process, namespace s
 	})
 }
 
-func printNextSteps(out io.Writer, kubeconfig, binDir string) {
+func printNextSteps(out io.Writer, kubeconfig, binDir, namespace string) {
 	fmt.Fprintf(out, `
-The operator is running and the sample keys are Ready. In another terminal:
+Everything is running. In another terminal:
 
-  export KUBECONFIG=%s PATH=%s:$PATH
-  kubectl get ak                                  # keys: Ready, Enabled, Prefix, Expires
-  kubectl get ak -o wide                          # ... with reason and role
+  export KUBECONFIG=%[1]s PATH=%[2]s:$PATH
+  kubectl get ak -o wide                          # keys: Ready, reason, prefix, expiry, role
   kubectl explain apikey.spec                     # every field, documented
   kubectl get secret ci-deployer -o jsonpath='{.data.api-key}' | base64 -d; echo
   kubectl annotate ak ci-deployer keys.apikey-operator.io/rotate="$(date +%%s)" --overwrite
-  kubectl get ak ci-deployer -o yaml              # status: hash, prefix, dates; never the token
+
+The REST dialects, with the admin key %[3]s (permission *):
+
+  export BASE=https://localhost:%[4]d KEY=$(kubectl get secret %[3]s -o jsonpath='{.data.api-key}' | base64 -d)
+  curl -sk -X POST $BASE/api/%[5]s/admin/apiKeys -H "X-API-KEY: $KEY" \
+    -H 'Content-Type: application/json' -d '{"name":"My_First_Key","permissions":["invoices:read"]}'
+  curl -sk $BASE/v1/hubs/current/api-keys -H "Authorization: Bearer $KEY" -H "X-Hub-Id: %[5]s"
+
+Verify a key as a gateway would, and through kube-apiserver:
+
+  curl -s -i "localhost:%[6]d/v1/auth?permission=invoices:read" -H "Authorization: Bearer $KEY"
+  kubectl api-resources --api-group=access.apikey-operator.io
 
 Press Ctrl-C to stop everything.
-`, kubeconfig, binDir)
+`, kubeconfig, binDir, AdminKey, SecurePort, namespace, VerifyPort)
 }
 
 // tail returns the last n lines of a file.

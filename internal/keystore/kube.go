@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -368,7 +369,10 @@ func (s *Kube) Update(ctx context.Context, sc access.Scopes, ns string, ref Ref,
 	if err := s.checkUpdate(ctx, key, &u); err != nil {
 		return nil, err
 	}
-	applyUpdate(key, &u, access.CallerFrom(ctx).Name(), s.now())
+	if !applyUpdate(key, &u, access.CallerFrom(ctx).Name(), s.now()) {
+		// Nothing changes: no write, and no new modified-by.
+		return s.view(ctx, cached), nil
+	}
 	if err := s.Client.Update(ctx, key); err != nil {
 		return nil, writeError(err, string(key.Spec.Name))
 	}
@@ -376,7 +380,10 @@ func (s *Kube) Update(ctx context.Context, sc access.Scopes, ns string, ref Ref,
 }
 
 // checkUpdate enforces the rules that need other objects: a new name must
-// be free, a new role must exist, and the result must not escalate.
+// be free, a new role must exist, and new permissions or a new role must
+// not give the key more than the caller holds. An update that touches
+// neither (say, disabling a key) needs no grant check, and works even when
+// the key's role has been deleted meanwhile.
 func (s *Kube) checkUpdate(ctx context.Context, key *keysv1.ApiKey, u *KeyUpdate) error {
 	if u.Name != nil && *u.Name != displayName(key) {
 		if other, err := s.find(ctx, key.Namespace, ByName(*u.Name)); err != nil || other != nil {
@@ -385,6 +392,9 @@ func (s *Kube) checkUpdate(ctx context.Context, key *keysv1.ApiKey, u *KeyUpdate
 			}
 			return fmt.Errorf("%w: %q", ErrConflict, *u.Name)
 		}
+	}
+	if u.Permissions == nil && u.Role == nil {
+		return nil
 	}
 	roleName := ""
 	if key.Spec.RoleRef != nil {
@@ -404,7 +414,9 @@ func (s *Kube) checkUpdate(ctx context.Context, key *keysv1.ApiKey, u *KeyUpdate
 	return access.CanGrant(ctx, withRole(perms, role))
 }
 
-func applyUpdate(key *keysv1.ApiKey, u *KeyUpdate, caller string, now time.Time) {
+// applyUpdate changes the key as asked and tells whether anything changed.
+func applyUpdate(key *keysv1.ApiKey, u *KeyUpdate, caller string, now time.Time) bool {
+	before := key.DeepCopy()
 	if u.Name != nil {
 		key.Spec.Name = keysv1.KeyName(*u.Name)
 	}
@@ -433,8 +445,12 @@ func applyUpdate(key *keysv1.ApiKey, u *KeyUpdate, caller string, now time.Time)
 		key.Annotations = map[string]string{}
 	}
 	setAttributes(key, u.Attributes)
+	if equality.Semantic.DeepEqual(before.Spec, key.Spec) && equality.Semantic.DeepEqual(before.Annotations, key.Annotations) {
+		return false
+	}
 	key.Annotations[ModifiedByAnnotation] = caller
 	key.Annotations[ModifiedAtAnnotation] = now.UTC().Format(time.RFC3339)
+	return true
 }
 
 func (s *Kube) Delete(ctx context.Context, sc access.Scopes, ns string, ref Ref) (*Key, error) {

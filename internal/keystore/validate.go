@@ -18,7 +18,7 @@ var (
 // ValidateNew checks a create request.
 func ValidateNew(n *NewKey, now time.Time) error {
 	if n.Name != "" {
-		if err := validateName(n.Name); err != nil {
+		if err := ValidateName(n.Name); err != nil {
 			return err
 		}
 	}
@@ -39,7 +39,7 @@ func ValidateNew(n *NewKey, now time.Time) error {
 // ValidateUpdate checks an update request.
 func ValidateUpdate(u *KeyUpdate) error {
 	if u.Name != nil {
-		if err := validateName(*u.Name); err != nil {
+		if err := ValidateName(*u.Name); err != nil {
 			return err
 		}
 	}
@@ -53,7 +53,8 @@ func ValidateUpdate(u *KeyUpdate) error {
 	return validateCommon(u.Description, perms, ips, u.Attributes)
 }
 
-func validateName(name string) error {
+// ValidateName checks a display name.
+func ValidateName(name string) error {
 	switch {
 	case name == "":
 		return invalid("name", "must not be empty")
@@ -94,6 +95,9 @@ func validatePermissions(perms []string) error {
 	if len(perms) > MaxPermissions {
 		return invalid("permissions", "at most %d permissions", MaxPermissions)
 	}
+	if d := duplicate(perms); d != "" {
+		return invalid("permissions", "%q is listed twice", truncate(d, 40))
+	}
 	for _, p := range perms {
 		if len(p) == 0 || len(p) > MaxPermissionLen || !permissionRE.MatchString(p) {
 			return invalid("permissions", "%q is not a permission: segments of letters, digits, '-' or '_' (or a lone '*') joined by ':' or '.', at most %d characters, for example invoices:read or *", truncate(p, 40), MaxPermissionLen)
@@ -106,6 +110,9 @@ func validateIPs(ips []string) error {
 	if len(ips) > MaxAllowedIPs {
 		return invalid("ips", "at most %d addresses", MaxAllowedIPs)
 	}
+	if d := duplicate(ips); d != "" {
+		return invalid("ips", "%q is listed twice", truncate(d, 50))
+	}
 	for _, ip := range ips {
 		if _, err := netip.ParseAddr(ip); err == nil {
 			continue
@@ -116,6 +123,19 @@ func validateIPs(ips []string) error {
 		return invalid("ips", "%q is not an IP address or CIDR block (for example 192.0.2.10, 10.0.0.0/8, 2001:db8::/32)", truncate(ip, 50))
 	}
 	return nil
+}
+
+// duplicate returns a value the list holds twice: the CRD keeps these
+// lists as sets, and would refuse them with a less helpful message.
+func duplicate(list []string) string {
+	seen := make(map[string]bool, len(list))
+	for _, v := range list {
+		if seen[v] {
+			return v
+		}
+		seen[v] = true
+	}
+	return ""
 }
 
 func truncate(s string, n int) string {

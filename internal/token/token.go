@@ -43,9 +43,12 @@ const (
 
 const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// Errors a check returns. None of them carries the token.
+// Errors a check returns. None of them carries the token, and all are
+// fixed values, so refusing a token allocates nothing.
 var (
 	ErrMalformed = errors.New("malformed API key")
+	ErrLength    = fmt.Errorf("%w: a key has %d to %d characters", ErrMalformed, MinLen, MaxLen)
+	ErrCharacter = fmt.Errorf("%w: a key has only printable ASCII characters and no spaces", ErrMalformed)
 	ErrChecksum  = errors.New("API key checksum does not match: the key was mistyped or truncated")
 	ErrBadPrefix = fmt.Errorf("token prefix must be 1-%d lower-case letters and digits, starting with a letter", MaxPrefixLen)
 )
@@ -131,11 +134,11 @@ func Check(s string) error {
 // token must also pass Check.
 func WellFormed(s string) error {
 	if len(s) < MinLen || len(s) > MaxLen {
-		return fmt.Errorf("%w: a key has %d to %d characters", ErrMalformed, MinLen, MaxLen)
+		return ErrLength
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] > '~' {
-			return fmt.Errorf("%w: a key has only printable ASCII characters and no spaces", ErrMalformed)
+			return ErrCharacter
 		}
 	}
 	return nil

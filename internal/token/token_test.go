@@ -144,12 +144,17 @@ func TestErrorsNeverCarryTheToken(t *testing.T) {
 
 func TestVerifyPathAllocatesNothing(t *testing.T) {
 	tok, _ := Mint("ak")
+	spaced, typo := strings.Repeat("x", 40)+" ", tok[:len(tok)-1]+"!"
 	allocs := testing.AllocsPerRun(100, func() {
 		if Validate(tok) != nil {
 			t.Fatal("invalid")
 		}
 		_ = Sum(tok)
 		_ = DisplayPrefix(tok)
+		// Refusals allocate nothing either: a flood of bad keys costs no GC.
+		_ = Validate("short")
+		_ = Validate(spaced)
+		_ = Validate(typo)
 	})
 	if allocs != 0 {
 		t.Fatalf("verify path allocates %v times", allocs)

@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/apikey-operator/apikey-operator/internal/permission"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
 
@@ -81,7 +82,7 @@ func (v *Verifier) verify(req *Request, now time.Time) Result {
 		return Result{Code: Expired, Key: k}
 	case !ipAllowed(k.AllowedIPs, req.IP):
 		return Result{Code: IPNotAllowed, Key: k}
-	case !grantsAll(k.Permissions, req.Permissions):
+	case !permission.GrantsAll(k.Permissions, req.Permissions):
 		return Result{Code: MissingPermission, Key: k}
 	}
 	res := Result{Code: Valid, Key: k}

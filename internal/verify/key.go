@@ -20,7 +20,9 @@ type Key struct {
 	// namespace, so gateways can key on it.
 	Name      string
 	KeyPrefix string
-	Enabled   bool
+	// Role is the ApiKeyRole the key names; empty when none.
+	Role    string
+	Enabled bool
 	// RoleMissing is set while spec.roleRef names a role that does not
 	// exist: the key does not verify then, as its Ready condition says.
 	RoleMissing bool
@@ -105,6 +107,7 @@ func build(s *spec, rolePerms []string, roleFound bool, limit *bucket, use *usag
 		Namespace:         s.id.Namespace,
 		Name:              s.id.Name,
 		KeyPrefix:         s.keyPrefix,
+		Role:              s.role,
 		Enabled:           s.enabled,
 		RoleMissing:       s.role != "" && !roleFound,
 		ExpiresAt:         s.expiresAt,

@@ -190,5 +190,5 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request, ns, id string) 
 // validateID refuses an id in a path that no key can have, with the
 // store's own rule for names.
 func validateID(id string) error {
-	return keystore.ValidateUpdate(&keystore.KeyUpdate{Name: &id})
+	return keystore.ValidateName(id)
 }

@@ -195,7 +195,7 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request, rt route) error
 // validateName refuses a keyName in a path that no key can have, with
 // the store's own rule for names.
 func validateName(name string) error {
-	return keystore.ValidateUpdate(&keystore.KeyUpdate{Name: &name})
+	return keystore.ValidateName(name)
 }
 
 // checkPermissions refuses repeats: the permissions are a set, and a

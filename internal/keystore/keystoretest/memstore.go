@@ -201,12 +201,19 @@ func (s *Store) Update(ctx context.Context, sc access.Scopes, ns string, ref key
 			return nil, fmt.Errorf("%w: %q", keystore.ErrRoleNotFound, *u.Role)
 		}
 	}
-	perms := k.Permissions
-	if u.Permissions != nil {
-		perms = *u.Permissions
-	}
-	if err := access.CanGrant(ctx, grantsOf(perms, role)); err != nil {
-		return nil, err
+	if u.Permissions != nil || u.Role != nil {
+		// Like the real store: only new permissions or a new role are
+		// checked for escalation.
+		perms := k.Permissions
+		if u.Permissions != nil {
+			perms = *u.Permissions
+		}
+		if u.Role == nil && k.Role != "" {
+			role = s.findRole(ns, keystore.ByName(k.Role))
+		}
+		if err := access.CanGrant(ctx, grantsOf(perms, role)); err != nil {
+			return nil, err
+		}
 	}
 	apply(k, u, role)
 	k.UpdatedAt, k.UpdatedBy = s.Now().UTC().Truncate(time.Second), access.CallerFrom(ctx).Name()
