@@ -57,7 +57,7 @@ help: ## Show this help.
 ##@ Verify
 
 .PHONY: bench
-bench: ## Run the verify benchmarks (core, forward-auth vs hello-world) and write docs/benchmarks.md.
+bench: controlplane ## Run the verify benchmarks (core, forward-auth vs hello-world) and write docs/benchmarks.md.
 	@hack/bench.sh
 
 .PHONY: gateways

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -42,13 +43,42 @@ const (
 //
 // /v1/auth takes any method and any path below it because Envoy's
 // ext_authz sends the original request's method and appends its path.
+//
+// Routing is two string comparisons rather than a ServeMux: forward-auth
+// runs on every request a gateway sees.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/keys/verify", s.handleVerify)
-	mux.HandleFunc("/v1/auth", s.handleAuth)
-	mux.HandleFunc("/v1/auth/", s.handleAuth)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/v1/auth" || strings.HasPrefix(p, "/v1/auth/"):
+			s.handleAuth(w, r)
+		case p == "/v1/keys/verify" && r.Method == http.MethodPost:
+			s.handleVerify(w, r)
+		case p == "/v1/keys/verify":
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "use POST", http.StatusMethodNotAllowed)
+		default:
+			http.NotFound(w, r)
+		}
+	})
 }
+
+// The response header keys in canonical form, for writing the header map
+// directly (Header.Set would canonicalise them on every request).
+var (
+	codeKey        = http.CanonicalHeaderKey(CodeHeader)
+	namespaceKey   = http.CanonicalHeaderKey(NamespaceHeader)
+	nameKey        = http.CanonicalHeaderKey(NameHeader)
+	permissionsKey = http.CanonicalHeaderKey(PermissionsHeader)
+)
+
+// codeValues are the X-ApiKey-Code header values, one per verdict, made
+// once (see Key.identity).
+var codeValues = func() (v [numCodes][]string) {
+	for c := range numCodes {
+		v[c] = []string{Code(c).String()}
+	}
+	return v
+}()
 
 type verifyRequest struct {
 	Key         string   `json:"key"`
@@ -139,12 +169,10 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	res := s.verifier.Verify(&req)
 	h := w.Header()
-	h.Set(CodeHeader, res.Code.String())
+	h[codeKey] = codeValues[res.Code]
 	setRateLimitHeaders(h, res)
 	if res.Code == Valid {
-		h.Set(NamespaceHeader, res.Key.Namespace)
-		h.Set(NameHeader, res.Key.Name)
-		h.Set(PermissionsHeader, res.Key.PermissionsHeader)
+		h[namespaceKey], h[nameKey], h[permissionsKey] = res.Key.identity[0], res.Key.identity[1], res.Key.identity[2]
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -174,16 +202,34 @@ func presentedKey(h http.Header) string {
 	return strings.TrimSpace(h.Get(APIKeyHeader))
 }
 
-// requiredPermissions reads the permission query parameter and header.
+// requiredPermissions reads the permission query parameters and headers.
+// It scans the raw query instead of parsing it into a map, which would
+// cost several allocations per gateway request.
 func requiredPermissions(r *http.Request) ([]string, string) {
 	var out []string
-	lists := append(r.URL.Query()[PermissionQuery], r.Header.Values(PermissionHeader)...)
-	for _, l := range lists {
-		for p := range strings.SplitSeq(l, ",") {
+	add := func(list string) {
+		for p := range strings.SplitSeq(list, ",") {
 			if p = strings.TrimSpace(p); p != "" {
 				out = append(out, p)
 			}
 		}
+	}
+	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
+		v, ok := strings.CutPrefix(pair, PermissionQuery+"=")
+		if !ok {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			u, err := url.QueryUnescape(v)
+			if err != nil {
+				return nil, "the permission query parameter is not valid URL encoding"
+			}
+			v = u
+		}
+		add(v)
+	}
+	for _, l := range r.Header.Values(PermissionHeader) {
+		add(l)
 	}
 	return out, checkPermissions(out)
 }

@@ -36,6 +36,11 @@ type Key struct {
 	// forward-auth answer allocates nothing for it.
 	PermissionsHeader string
 
+	// identity holds the forward-auth answer's header values, built once
+	// with the snapshot: header values are slices, and making them per
+	// request would cost three allocations on the hot path.
+	identity [3][]string
+
 	expiresAt int64 // Unix nanoseconds; 0 for never
 	limit     *bucket
 	use       *usage
@@ -117,6 +122,7 @@ func build(s *spec, rolePerms []string, roleFound bool, limit *bucket, use *usag
 		limit:             limit,
 		use:               use,
 	}
+	k.identity = [3][]string{{k.Namespace}, {k.Name}, {k.PermissionsHeader}}
 	if s.badAllowed {
 		// An impossible block: nothing is inside it.
 		k.AllowedIPs = []netip.Prefix{netip.PrefixFrom(netip.IPv6Unspecified(), 128)}
