@@ -2,13 +2,13 @@ package nexus
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/go-logr/logr"
 
 	"github.com/apikey-operator/apikey-operator/internal/access"
 	"github.com/apikey-operator/apikey-operator/internal/dialect/httpjson"
+	"github.com/apikey-operator/apikey-operator/internal/dialect/status"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
 )
 
@@ -38,17 +38,7 @@ var problemTypes = map[int]string{
 	503: "https://tools.ietf.org/html/rfc9110#section-15.6.4",
 }
 
-// statusError is a refusal decided in this package.
-type statusError struct {
-	status int
-	detail string
-}
-
-func (e *statusError) Error() string { return e.detail }
-
-func errorf(status int, format string, args ...any) error {
-	return &statusError{status: status, detail: fmt.Sprintf(format, args...)}
-}
+var errorf = status.Errorf
 
 // writeError answers err as a problem, with the headers its status needs.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -74,34 +64,17 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 // messages of access and keystore errors are written for clients; any
 // other error is internal and is not shown.
 func classify(err error) (int, string) {
-	var se *statusError
-	var je *httpjson.Error
 	var ie *keystore.InvalidError
 	switch {
-	case errors.As(err, &se):
-		return se.status, se.detail
-	case errors.As(err, &je):
-		return je.Status(), je.Message
 	case errors.As(err, &ie):
 		return http.StatusBadRequest, fieldName(ie.Field) + " " + ie.Reason
-	case errors.Is(err, access.ErrUnauthenticated), errors.Is(err, access.ErrInvalidCredentials):
-		return http.StatusUnauthorized, err.Error()
-	case errors.Is(err, access.ErrRateLimited):
-		return http.StatusTooManyRequests, err.Error()
-	case errors.Is(err, access.ErrIPNotAllowed), errors.Is(err, access.ErrForbidden),
-		errors.Is(err, access.ErrOtherNamespace), errors.Is(err, access.ErrEscalation):
-		return http.StatusForbidden, err.Error()
-	case errors.Is(err, keystore.ErrNotFound), errors.Is(err, keystore.ErrNamespaceNotFound):
-		return http.StatusNotFound, err.Error()
 	case errors.Is(err, keystore.ErrRoleNotFound):
 		// roleId is a body field: the request is wrong, not the URL.
 		return http.StatusBadRequest, "roleId names no role in this namespace: " + err.Error()
 	case errors.Is(err, keystore.ErrConflict):
 		return http.StatusConflict, "id: " + err.Error()
-	case errors.Is(err, keystore.ErrUnavailable):
-		return http.StatusServiceUnavailable, keystore.ErrUnavailable.Error()
 	}
-	return http.StatusInternalServerError, "internal error"
+	return status.Of(err)
 }
 
 // fieldName is the vendor's name for a field the store names.
