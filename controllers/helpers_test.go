@@ -2,7 +2,6 @@ package controllers_test
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	. "github.com/onsi/gomega"
@@ -13,20 +12,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // tokens collects every plaintext token the tests read from a Secret, for
 // the leak check at the end of the suite.
-var tokens = struct {
-	sync.Mutex
-	seen []string
-}{}
+var tokens testkit.Tokens
 
-func rememberToken(t string) {
-	tokens.Lock()
-	defer tokens.Unlock()
-	tokens.seen = append(tokens.seen, t)
-}
+func rememberToken(t string) { tokens.Remember(t) }
 
 func newNamespace(ctx context.Context) string {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "keys-"}}

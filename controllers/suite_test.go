@@ -1,11 +1,9 @@
 package controllers_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/apikey-operator/apikey-operator/controllers"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // The suite runs the ApiKey controller in a manager against a real
@@ -33,7 +32,7 @@ var (
 	testEnv    *envtest.Environment
 	reconciler *controllers.ApiKeyReconciler
 	writes     atomic.Int64 // API writes the controller made
-	logs       = &syncBuffer{}
+	logs       = &testkit.SyncBuffer{}
 	cancel     context.CancelFunc
 )
 
@@ -142,22 +141,4 @@ func (s *countingStatus) Update(ctx context.Context, o client.Object, opts ...cl
 func (s *countingStatus) Patch(ctx context.Context, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
 	s.writes.Add(1)
 	return s.SubResourceWriter.Patch(ctx, o, p, opts...)
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // The suite runs the controller and the API server in-process against a
@@ -43,7 +43,7 @@ var (
 	k8s     client.Client // admin, through kube-apiserver
 	base    string        // https://127.0.0.1:<secure port>
 	tlsBase *tls.Config   // trusts the API server's serving CA
-	logs    syncBuffer
+	logs    testkit.SyncBuffer
 	cancel  context.CancelFunc
 )
 
@@ -236,30 +236,6 @@ func grantKeys(ctx context.Context, ns, user string, verbs ...string) {
 }
 
 // tokens the tests saw, for the leak check.
-var tokens struct {
-	sync.Mutex
-	seen []string
-}
+var tokens testkit.Tokens
 
-func rememberToken(t string) {
-	tokens.Lock()
-	defer tokens.Unlock()
-	tokens.seen = append(tokens.seen, t)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func rememberToken(t string) { tokens.Remember(t) }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -18,26 +17,21 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // issuedTokens are every token the suite saw, for the leak check.
-var issuedTokens struct {
-	sync.Mutex
-	list []string
-}
+var issuedTokens testkit.Tokens
 
 // checkNoLeaks looks for every token the suite saw in the logs of the
 // controller and the verify server and in the metrics.
 func checkNoLeaks() {
-	logs := suiteLogs.Bytes()
+	logs := suiteLogs.String()
 	Expect(logs).NotTo(BeEmpty(), "the suite captured no logs; the leak check would prove nothing")
-	metricsText := gatherText(GinkgoT(), registry)
-	issuedTokens.Lock()
-	defer issuedTokens.Unlock()
-	for _, tok := range issuedTokens.list {
-		Expect(bytes.Contains(logs, []byte(tok))).To(BeFalse(), "a token appears in the logs")
-		Expect(bytes.Contains(metricsText, []byte(tok))).To(BeFalse(), "a token appears in the metrics")
-	}
+	Expect(issuedTokens.All()).NotTo(BeEmpty())
+	Expect(testkit.Leaks(issuedTokens.All(), map[string]string{
+		"the logs": logs, "the metrics": string(gatherText(GinkgoT(), registry)),
+	})).To(BeEmpty())
 }
 
 func newNamespace(ctx context.Context) string {
@@ -71,9 +65,7 @@ func tokenOf(ctx context.Context, k *keysv1.ApiKey, not string) string {
 		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(k), got)).To(Succeed())
 		g.Expect(got.Status.Hash).NotTo(BeEmpty())
 	}).WithTimeout(20 * time.Second).Should(Succeed())
-	issuedTokens.Lock()
-	issuedTokens.list = append(issuedTokens.list, tok)
-	issuedTokens.Unlock()
+	issuedTokens.Remember(tok)
 	return tok
 }
 

@@ -1,13 +1,11 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +28,7 @@ import (
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/controllers"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // testScheme and testCacheOptions repeat internal/operator's, which the
@@ -56,7 +55,7 @@ var (
 	srv        *Server
 	verifyAddr string // host:port of the verify listener
 	registry   = prometheus.NewRegistry()
-	suiteLogs  = &syncBuffer{}
+	suiteLogs  = &testkit.SyncBuffer{}
 	stopSuite  context.CancelFunc
 )
 
@@ -133,21 +132,3 @@ var _ = AfterSuite(func() {
 		Expect(testEnv.Stop()).To(Succeed())
 	}
 })
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
-}
