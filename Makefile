@@ -5,7 +5,11 @@ GO           ?= go
 CONTROLLER_GEN = $(GO) tool controller-gen
 export KUBEBUILDER_ASSETS = $(BIN)
 # What `make generate manifests` writes; `make verify` fails when it drifts.
-GENERATED    = api config/crd config/rbac/role.yaml config/webhook/manifests.yaml internal/apiserver/openapi
+GENERATED    = api config/crd config/rbac/role.yaml config/apiserver/role.yaml config/webhook/manifests.yaml internal/apiserver/openapi
+# The image `make docker-build` builds and `make deploy` installs.
+IMG          ?= ghcr.io/apikey-operator/apikey-operator:v0.1.0
+CONTAINER_TOOL ?= docker
+KUBECTL      ?= kubectl
 
 .DEFAULT_GOAL := help
 
@@ -17,8 +21,9 @@ run: build controlplane ## Start a local control plane, the operator and sample 
 	@$(BIN)/localrun --bin $(BIN)
 
 .PHONY: test
-test: controlplane ## Run every test: unit, fuzz seeds, and envtest suites on the real control plane.
+test: controlplane helm gateways ## Run every test: unit, fuzz seeds, envtest suites on the real control plane, then each fuzz target briefly.
 	$(GO) test ./... -count=1 -timeout 30m
+	@FUZZTIME=$(FUZZTIME_SHORT) GO=$(GO) hack/fuzz.sh
 
 ##@ Development
 
@@ -35,12 +40,18 @@ generate: ## Generate deepcopy code and the aggregated API's OpenAPI definitions
 manifests: ## Generate CRDs and RBAC from markers into config/.
 	$(CONTROLLER_GEN) rbac:roleName=manager crd webhook paths="{./api/...,./controllers/...,./webhook/...}" \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
+	$(CONTROLLER_GEN) rbac:roleName=apiserver paths=./internal/operator/rbac/... output:rbac:artifacts:config=config/apiserver
+
+.PHONY: chart
+chart: ## Generate the chart's CRDs, RBAC rules and webhooks from config/, and the README's values table.
+	$(GO) run ./hack/chartgen
 
 .PHONY: verify
 verify: generate manifests ## Regenerate and fail if generated files or formatting drifted.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@git diff --exit-code -- $(GENERATED) || { echo "generated files drifted from their markers: run 'make generate manifests' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- $(GENERATED))" || { echo "untracked generated files: run 'make generate manifests' and commit"; git status --porcelain -- $(GENERATED); exit 1; }
+	@$(GO) run ./hack/chartgen -check
 
 .PHONY: build
 build: ## Build bin/apikey-operator.
@@ -50,9 +61,27 @@ build: ## Build bin/apikey-operator.
 controlplane: ## Build kube-apiserver, etcd and kubectl from Go modules into bin/ (once).
 	@hack/controlplane.sh $(BIN)
 
+.PHONY: helm
+helm: ## Build helm from Go modules into bin/ (once).
+	@hack/helm.sh $(BIN)
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-14s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Install on a cluster (docs/install.md)
+
+.PHONY: docker-build
+docker-build: ## Build the image IMG from the Dockerfile with CONTAINER_TOOL (docker, podman); no engine runs on the dev machines.
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: deploy
+deploy: ## Install config/default (kustomize) with image IMG on the cluster of the current kubeconfig; needs cert-manager.
+	$(KUBECTL) kustomize config/default | sed 's|image: ghcr.io/apikey-operator/apikey-operator:v0.1.0$$|image: $(IMG)|' | $(KUBECTL) apply -f -
+
+.PHONY: undeploy
+undeploy: ## Remove what `make deploy` installed, CRDs and every ApiKey included.
+	$(KUBECTL) delete -k config/default --ignore-not-found
 
 ##@ Verify
 
@@ -63,3 +92,21 @@ bench: controlplane ## Run the verify benchmarks (core, forward-auth vs hello-wo
 .PHONY: gateways
 gateways: ## Install NGINX, Caddy and wrk from Debian's packages for the gateway tests (idempotent).
 	@hack/gateways-install.sh
+
+.PHONY: bench-scale
+bench-scale: controlplane build ## Measure 10,000 keys on the local control plane (raw API limit, reconcile, memory, startup, list); writes docs/benchmarks.md's scale section.
+	$(GO) run ./hack/scalebench --bin $(BIN) --operator $(BIN)/apikey-operator
+
+##@ Hardening
+
+FUZZTIME       ?= 10m
+FUZZTIME_SHORT ?= 1s
+
+.PHONY: fuzz
+fuzz: ## Run every Go fuzz target in the repository for FUZZTIME each (default 10m).
+	@FUZZTIME=$(FUZZTIME) GO=$(GO) hack/fuzz.sh
+
+.PHONY: soak
+soak: controlplane ## Long forms of the hardening suite: repeated SIGKILLs, many conflicting writers, a long brute force.
+	HARDENING_KILL_KEYS=200 HARDENING_KILL_ROUNDS=10 HARDENING_WRITERS=50 HARDENING_EDITS=40 HARDENING_BRUTE_KEYS=1000000 \
+		$(GO) test ./test/hardening/ -count=1 -timeout 60m -ginkgo.v

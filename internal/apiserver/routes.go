@@ -30,7 +30,9 @@ func dialectRoutes(d Dialects, authn *dialectAuthn) *routes {
 	for _, p := range []string{"/v1/api-keys", "/v1/api-keys/"} {
 		mux.Handle(p, guard(d.Nexus.Handler))
 	}
-	for _, p := range []string{"/api/{tenant}/admin/apiKeys", "/api/{tenant}/admin/apiKeys/"} {
+	// The whole admin subtree of a tenant, so that a path there which is
+	// not an endpoint gets the dialect's 404, not a Kubernetes Status.
+	for _, p := range []string{"/api/{tenant}/admin", "/api/{tenant}/admin/"} {
 		mux.Handle(p, guard(d.TenantAdmin.Handler))
 	}
 	mux.Handle("/v1/hubs/", guard(d.Hub.Handler))

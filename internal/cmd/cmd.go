@@ -42,8 +42,8 @@ type connection struct {
 
 func (c *connection) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account.")
-	fs.Float32Var(&c.qps, "kube-api-qps", 50, "Sustained requests per second to the Kubernetes API.")
-	fs.IntVar(&c.burst, "kube-api-burst", 100, "Burst of requests to the Kubernetes API above --kube-api-qps.")
+	fs.Float32Var(&c.qps, "kube-api-qps", -1, "Sustained requests per second to the Kubernetes API, per resource type; negative: no client-side limit, the API server's Priority and Fairness queues the requests instead (controller-runtime's default). A limit below the server's write rate slows bulk key creation (docs/benchmarks.md).")
+	fs.IntVar(&c.burst, "kube-api-burst", 100, "Burst of requests to the Kubernetes API above --kube-api-qps; unused while --kube-api-qps is negative.")
 	gofs := goflag.NewFlagSet("zap", goflag.ContinueOnError)
 	c.zap.BindFlags(gofs)
 	fs.AddGoFlagSet(gofs)
@@ -173,7 +173,7 @@ and small clusters; in production run them as separate Deployments so the
 API server scales out without leader election.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			api.DefaultKeyLifetime, api.TokenPrefix = opts.DefaultKeyLifetime, opts.TokenPrefix
+			api.DefaultKeyLifetime, api.TokenPrefix, api.WatchNamespaces = opts.DefaultKeyLifetime, opts.TokenPrefix, opts.WatchNamespaces
 			conn.delegateTo(api)
 			if err := opts.Validate(); err != nil {
 				return err

@@ -73,8 +73,11 @@ type NewKey struct {
 	// Name is the display name; empty: generated ("key-" and random digits).
 	Name        string
 	Description string
-	// Role names an ApiKeyRole in the namespace; empty: none.
+	// Role names an ApiKeyRole in the namespace, or RoleID gives its ID;
+	// both empty: none. Resolving the ID here, not through GetRole, keeps
+	// a create one authorisation: the caller needs create, not also get.
 	Role        string
+	RoleID      string
 	Permissions []string
 	AllowedIPs  []string
 	// ExpiresAt nil: the default lifetime.
@@ -92,6 +95,7 @@ type KeyUpdate struct {
 	Name        *string
 	Description *string
 	Role        *string // "" removes the role
+	RoleID      *string // a role by ID instead of Role
 	Permissions *[]string
 	AllowedIPs  *[]string
 	Enabled     *bool

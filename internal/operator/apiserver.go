@@ -26,12 +26,16 @@ import (
 )
 
 // APIServerOptions are the settings of the API server process: the REST
-// dialects, the aggregated API and the verify endpoints.
+// dialects, the aggregated API and the verify endpoints. What it may do
+// with the Kubernetes API is in package rbac beside this one.
 type APIServerOptions struct {
 	Server             *apiserver.Options
 	Verify             *verify.Options
 	DefaultKeyLifetime time.Duration
 	TokenPrefix        string
+	// WatchNamespaces are the namespaces (tenants, hubs) served; empty
+	// means all. See watchedNamespaces.
+	WatchNamespaces []string
 }
 
 // NewAPIServerOptions returns the defaults of DESIGN.md.
@@ -52,6 +56,7 @@ func (o *APIServerOptions) AddFlags(fs *pflag.FlagSet, shared bool) {
 	if shared {
 		fs.DurationVar(&o.DefaultKeyLifetime, "default-key-lifetime", o.DefaultKeyLifetime, "Lifetime of a key created through a REST dialect without an expiry.")
 		fs.StringVar(&o.TokenPrefix, "token-prefix", o.TokenPrefix, "Prefix of every token the API server mints: 1-16 lower-case letters and digits, starting with a letter.")
+		AddWatchNamespacesFlag(fs, &o.WatchNamespaces)
 	}
 }
 
@@ -66,13 +71,17 @@ func (o *APIServerOptions) Validate() error {
 	if _, err := token.Mint(o.TokenPrefix); err != nil {
 		return fmt.Errorf("--token-prefix %q: %w", o.TokenPrefix, err)
 	}
-	return nil
+	return ValidateWatchNamespaces(o.WatchNamespaces)
 }
 
 // APIServerCacheOptions cache ApiKeys, roles and namespaces, and no Secret:
-// the API server writes Secrets but never reads one.
-func APIServerCacheOptions() cache.Options {
-	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+// the API server writes Secrets but never reads one. Given namespaces, it
+// watches only those.
+func APIServerCacheOptions(namespaces ...string) cache.Options {
+	return cache.Options{
+		DefaultTransform:  cache.TransformStripManagedFields(),
+		DefaultNamespaces: namespaceConfigs(namespaces),
+	}
 }
 
 // NewAPIServerManager builds the stateless API server process: no leader
@@ -80,7 +89,7 @@ func APIServerCacheOptions() cache.Options {
 func NewAPIServerManager(ctx context.Context, cfg *rest.Config, o *APIServerOptions, metricsAddr, probeAddr string) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 Scheme(),
-		Cache:                  APIServerCacheOptions(),
+		Cache:                  APIServerCacheOptions(o.WatchNamespaces...),
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: probeAddr,
 	})
@@ -94,14 +103,19 @@ func NewAPIServerManager(ctx context.Context, cfg *rest.Config, o *APIServerOpti
 }
 
 // AddAPIServer adds the verify server and the API server to a manager,
-// sharing its cache.
+// sharing its cache. With o.WatchNamespaces the manager's cache must be
+// restricted to the same namespaces.
 func AddAPIServer(ctx context.Context, mgr ctrl.Manager, o *APIServerOptions) error {
 	if err := keystore.IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
 	// Register the informers now, so the cache syncs them before any
-	// request needs them.
-	for _, obj := range []client.Object{&keysv1.ApiKey{}, &keysv1.ApiKeyRole{}, &corev1.Namespace{}} {
+	// request needs them. Namespaces are cached only when all are served.
+	watched := []client.Object{&keysv1.ApiKey{}, &keysv1.ApiKeyRole{}}
+	if len(o.WatchNamespaces) == 0 {
+		watched = append(watched, &corev1.Namespace{})
+	}
+	for _, obj := range watched {
 		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
 			return fmt.Errorf("watch %T: %w", obj, err)
 		}
@@ -121,11 +135,13 @@ func AddAPIServer(ctx context.Context, mgr ctrl.Manager, o *APIServerOptions) er
 		return err
 	}
 	store := &keystore.Kube{
-		Cache:           mgr.GetCache(),
+		Cache:           newWatchedNamespaces(mgr.GetCache(), mgr.GetAPIReader(), o.WatchNamespaces),
 		Client:          mgr.GetClient(),
 		Authorizer:      &access.Authorizer{Kubernetes: cfg.Authorization.Authorizer},
 		DefaultLifetime: o.DefaultKeyLifetime,
 		TokenPrefix:     o.TokenPrefix,
+		// Lists page from an index kept from the ApiKey informer.
+		Informers: mgr.GetCache(),
 	}
 	srv, err := apiserver.New(cfg, vs.Verifier(), apiserver.Dialects{
 		Nexus:       apiserver.Dialect{Handler: nexus.New(store), OpenAPI: nexus.OpenAPI()},

@@ -41,6 +41,10 @@ type Options struct {
 	TokenPrefix             string
 	MaxConcurrentReconciles int
 	SyncPeriod              time.Duration
+	// WatchNamespaces restricts the cache, and so every watch, to these
+	// namespaces; empty means all. With it the controller needs only
+	// Roles in those namespaces (docs/install.md).
+	WatchNamespaces []string
 
 	Webhook WebhookOptions
 }
@@ -90,6 +94,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TokenPrefix, "token-prefix", o.TokenPrefix, "Prefix of every minted token: 1-16 lower-case letters and digits, starting with a letter.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Number of ApiKeys reconciled in parallel.")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", o.SyncPeriod, "How often every key is reconciled again even when nothing changed (a safety net; a converged key costs no write).")
+	AddWatchNamespacesFlag(fs, &o.WatchNamespaces)
 	o.Webhook.AddFlags(fs)
 }
 
@@ -180,6 +185,9 @@ func (o *Options) Validate() error {
 	if o.MaxConcurrentReconciles < 1 {
 		return fmt.Errorf("--max-concurrent-reconciles must be at least 1")
 	}
+	if err := ValidateWatchNamespaces(o.WatchNamespaces); err != nil {
+		return err
+	}
 	return o.Webhook.Validate()
 }
 
@@ -198,11 +206,13 @@ func Scheme() *runtime.Scheme {
 // CacheOptions caches only the Secrets the operator owns, selected by
 // label, and drops managedFields from every cached object: the operator
 // never reads them, and at 10,000 keys they would be most of its memory.
-func CacheOptions(syncPeriod time.Duration) cache.Options {
+// Given namespaces, it watches only those (see WatchNamespaces).
+func CacheOptions(syncPeriod time.Duration, namespaces ...string) cache.Options {
 	owned := labels.SelectorFromSet(labels.Set{keysv1.ManagedByLabel: keysv1.ManagedByValue})
 	return cache.Options{
-		SyncPeriod:       &syncPeriod,
-		DefaultTransform: cache.TransformStripManagedFields(),
+		SyncPeriod:        &syncPeriod,
+		DefaultTransform:  cache.TransformStripManagedFields(),
+		DefaultNamespaces: namespaceConfigs(namespaces),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Label: owned},
 		},
@@ -223,7 +233,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o *Options) (ctrl.Manager
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		WebhookServer:           webhookServer,
 		Scheme:                  Scheme(),
-		Cache:                   CacheOptions(o.SyncPeriod),
+		Cache:                   CacheOptions(o.SyncPeriod, o.WatchNamespaces...),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		LeaderElection:          o.LeaderElect,

@@ -184,9 +184,9 @@ func TestRetryAfterRounding(t *testing.T) {
 // failingStore answers every call with err.
 type failingStore struct {
 	keystore.Store
-	err      error
-	nsFails  bool
-	getFails bool
+	err         error
+	nsFails     bool
+	createFails bool
 }
 
 func (s failingStore) NamespaceExists(ctx context.Context, ns string) (bool, error) {
@@ -200,11 +200,11 @@ func (s failingStore) List(context.Context, access.Scopes, string, keystore.List
 	return nil, 0, s.err
 }
 
-func (s failingStore) GetRole(ctx context.Context, sc access.Scopes, ns string, ref keystore.Ref) (*keystore.Role, error) {
-	if s.getFails {
+func (s failingStore) Create(ctx context.Context, sc access.Scopes, ns string, n keystore.NewKey) (*keystore.Issued, error) {
+	if s.createFails {
 		return nil, s.err
 	}
-	return s.Store.GetRole(ctx, sc, ns, ref)
+	return s.Store.Create(ctx, sc, ns, n)
 }
 
 func TestStoreFailures(t *testing.T) {
@@ -219,7 +219,7 @@ func TestStoreFailures(t *testing.T) {
 		{"unavailable", failingStore{err: fmt.Errorf("list: %w", keystore.ErrUnavailable)}, call{method: "GET", path: BasePath, as: managerA}, 503, codeUnavailable},
 		{"namespace check unavailable", failingStore{err: keystore.ErrUnavailable, nsFails: true}, call{method: "GET", path: BasePath, as: managerA}, 503, codeUnavailable},
 		{"unexpected", failingStore{err: internal}, call{method: "GET", path: BasePath, as: managerA}, 500, codeInternal},
-		{"unexpected on role lookup", failingStore{err: internal, getFails: true}, call{method: "POST", path: BasePath, as: managerA, body: `{"name":"n","role_id":"` + strings.Repeat("0", 24) + `"}`}, 500, codeInternal},
+		{"unexpected on create with a role", failingStore{err: internal, createFails: true}, call{method: "POST", path: BasePath, as: managerA, body: `{"name":"n","role_id":"` + strings.Repeat("0", 24) + `"}`}, 500, codeInternal},
 		{"namespace gone", failingStore{err: keystore.ErrNamespaceNotFound}, call{method: "GET", path: BasePath, as: managerA}, 404, codeHub},
 	}
 	for _, c := range cases {

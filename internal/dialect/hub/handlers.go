@@ -99,12 +99,8 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, req request) {
 		h.fail(w, r, err)
 		return
 	}
-	ro, err := h.store.GetRole(r.Context(), scopes, req.hub, keystore.ByID(body.roleID))
-	if err != nil {
-		h.failRole(w, r, err)
-		return
-	}
-	n.Role = ro.Name
+	// The store resolves the role: a create needs only the create right.
+	n.RoleID = body.roleID
 	issued, err := h.store.Create(r.Context(), scopes, req.hub, n)
 	if err != nil {
 		h.failRole(w, r, err)
@@ -135,14 +131,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, req request) {
 		h.fail(w, r, err)
 		return
 	}
-	if body.roleID != nil {
-		ro, err := h.store.GetRole(r.Context(), scopes, req.hub, keystore.ByID(*body.roleID))
-		if err != nil {
-			h.failRole(w, r, err)
-			return
-		}
-		u.Role = &ro.Name
-	}
+	u.RoleID = body.roleID
 	k, err := h.store.Update(r.Context(), scopes, req.hub, keystore.ByID(id), u)
 	switch {
 	case err != nil && body.roleID != nil:

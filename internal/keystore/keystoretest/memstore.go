@@ -81,11 +81,9 @@ func (s *Store) Create(ctx context.Context, sc access.Scopes, ns string, n keyst
 	if err := keystore.ValidateNew(&n, s.Now()); err != nil {
 		return nil, err
 	}
-	var role *keystore.Role
-	if n.Role != "" {
-		if role = s.findRole(ns, keystore.ByName(n.Role)); role == nil {
-			return nil, fmt.Errorf("%w: %q", keystore.ErrRoleNotFound, n.Role)
-		}
+	role, err := s.roleOf(ns, n.Role, n.RoleID)
+	if err != nil {
+		return nil, err
 	}
 	if err := access.CanGrant(ctx, grantsOf(n.Permissions, role)); err != nil {
 		return nil, err
@@ -117,6 +115,21 @@ func (s *Store) Create(ctx context.Context, sc access.Scopes, ns string, n keyst
 	s.keys[ns] = append(s.keys[ns], k)
 	out := *k
 	return &keystore.Issued{Key: out, Token: tok}, nil
+}
+
+// roleOf finds a role by ID, else by name; nil when neither is given.
+func (s *Store) roleOf(ns, name, id string) (*keystore.Role, error) {
+	ref := keystore.ByName(name)
+	if id != "" {
+		ref = keystore.ByID(id)
+	}
+	if ref.Name == "" && ref.ID == "" {
+		return nil, nil
+	}
+	if r := s.findRole(ns, ref); r != nil {
+		return r, nil
+	}
+	return nil, fmt.Errorf("%w: %s", keystore.ErrRoleNotFound, ref)
 }
 
 func grantsOf(perms []string, role *keystore.Role) []string {
@@ -196,6 +209,13 @@ func (s *Store) Update(ctx context.Context, sc access.Scopes, ns string, ref key
 		return nil, fmt.Errorf("%w: %q", keystore.ErrConflict, *u.Name)
 	}
 	var role *keystore.Role
+	if u.RoleID != nil {
+		r, err := s.roleOf(ns, "", *u.RoleID)
+		if err != nil {
+			return nil, err
+		}
+		u.Role = &r.Name
+	}
 	if u.Role != nil && *u.Role != "" {
 		if role = s.findRole(ns, keystore.ByName(*u.Role)); role == nil {
 			return nil, fmt.Errorf("%w: %q", keystore.ErrRoleNotFound, *u.Role)
