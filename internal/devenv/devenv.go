@@ -47,6 +47,10 @@ type Options struct {
 	// Webhooks registers config/webhook, calling https://127.0.0.1:9443
 	// with a certificate envtest writes (Env.WebhookCertDir).
 	Webhooks bool
+	// AuditPolicyFile and AuditLogPath, when both are set, turn on
+	// kube-apiserver's audit log with that policy, written as JSON lines
+	// to that file (--audit-policy-file, --audit-log-path).
+	AuditPolicyFile, AuditLogPath string
 }
 
 // Start starts etcd and kube-apiserver from BinDir with aggregation
@@ -80,6 +84,22 @@ func Start(o Options) (*Env, error) {
 		return nil, fmt.Errorf("write certificates: %w", err)
 	}
 	enableAggregation(env, certs)
+	if o.AuditPolicyFile != "" && o.AuditLogPath != "" {
+		args := env.ControlPlane.GetAPIServer().Configure()
+		args.Set("audit-policy-file", o.AuditPolicyFile)
+		args.Set("audit-log-path", o.AuditLogPath)
+		args.Set("audit-log-format", "json")
+		args.Set("audit-log-mode", "blocking")
+	}
+	// kube-apiserver's own serving certificates live with ours rather than
+	// in a directory envtest deletes on Stop, so StopAPIServer and
+	// StartAPIServer bring it back with the certificates clients trust.
+	apiServerDir := filepath.Join(certDir, "kube-apiserver")
+	if err := os.Mkdir(apiServerDir, 0o700); err != nil {
+		os.RemoveAll(certDir)
+		return nil, err
+	}
+	env.ControlPlane.GetAPIServer().CertDir = apiServerDir
 	cfg, err := env.Start()
 	if err != nil {
 		os.RemoveAll(certDir)
@@ -128,6 +148,14 @@ func (e *Env) Stop() error {
 	defer os.RemoveAll(e.Certs.Dir)
 	return e.env.Stop()
 }
+
+// StopAPIServer stops kube-apiserver and leaves etcd running, to test
+// how clients live through an outage; StartAPIServer starts it again on
+// the same address with the same certificates and users.
+func (e *Env) StopAPIServer() error { return e.env.ControlPlane.APIServer.Stop() }
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer.
+func (e *Env) StartAPIServer() error { return e.env.ControlPlane.APIServer.Start() }
 
 // AddUser returns a kubeconfig-backed REST config for a user with a
 // client certificate, such as a user with or without RBAC in tests.
@@ -185,6 +213,13 @@ func (p *Process) Stop(grace time.Duration) error {
 		<-p.done
 		return errors.New("did not stop within the grace period; killed")
 	}
+}
+
+// Kill sends SIGKILL to the process group, as a node failure or the OOM
+// killer would, and waits until the process has exited.
+func (p *Process) Kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }
 
 // WaitFor polls check until it returns true, the context ends or the
