@@ -16,6 +16,7 @@ import (
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 var _ = Describe("Crash safety", func() {
@@ -123,7 +124,7 @@ var _ = Describe("Crash safety", func() {
 		build.Dir = filepath.Join("..", "..")
 		out, err := build.CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), string(out))
-		var logBuf syncBuffer
+		var logBuf testkit.SyncBuffer
 		run := func() *devenv.Process {
 			p, err := devenv.StartProcess(&logBuf, bin, "controller", "--kubeconfig", env.Kubeconfig, "--disable-webhooks",
 				"--watch-namespaces", ns, "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--zap-log-level", "debug")

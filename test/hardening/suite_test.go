@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +35,7 @@ import (
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // Namespaces the in-process operator serves. The crash and conflict
@@ -49,15 +49,15 @@ const (
 
 var (
 	env        *devenv.Env
-	k8s        client.Client // admin, through kube-apiserver
-	base       string        // https://127.0.0.1:<secure port>
-	verifyBase string        // http://127.0.0.1:<verify port>
-	verifyAddr string        // 127.0.0.1:<verify port>
-	secureAddr string        // 127.0.0.1:<secure port>
-	tlsBase    *tls.Config   // trusts the API server's serving CA
-	admin      caller        // a Kubernetes user in system:masters
-	logs       syncBuffer    // everything the in-process operator logged
-	auditLog   string        // kube-apiserver's audit log (RequestResponse)
+	k8s        client.Client      // admin, through kube-apiserver
+	base       string             // https://127.0.0.1:<secure port>
+	verifyBase string             // http://127.0.0.1:<verify port>
+	verifyAddr string             // 127.0.0.1:<verify port>
+	secureAddr string             // 127.0.0.1:<secure port>
+	tlsBase    *tls.Config        // trusts the API server's serving CA
+	admin      caller             // a Kubernetes user in system:masters
+	logs       testkit.SyncBuffer // everything the in-process operator logged
+	auditLog   string             // kube-apiserver's audit log (RequestResponse)
 	cancel     context.CancelFunc
 	binDir     string
 )
@@ -308,23 +308,6 @@ func verifyURL(source net.IP, path, tok string) (int, error) {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, nil
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // envDuration reads a duration from the environment (make soak sets the
