@@ -379,7 +379,13 @@ func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&keysv1.ApiKey{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Owns(&corev1.Secret{}).
+		// A Secret's creation never needs a reconcile: the controller
+		// created it and has just written the status that goes with it,
+		// or the key's own event (its creation, or the restart's initial
+		// list) brings the key anyway. Waking the key for it would cost a
+		// reconcile per key, and a second status write whenever the cache
+		// has not yet seen the first.
+		Owns(&corev1.Secret{}, builder.WithPredicates(predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }})).
 		Watches(&keysv1.ApiKeyRole{}, handler.EnqueueRequestsFromMapFunc(r.keysOfRole),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return false }})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).

@@ -70,7 +70,16 @@ row() {
 	printf '| %s | %s | %s | %s |\n' "$1" "$(median "$2" 3)" "$(median "$2" 5)" "$(median "$2" 7)"
 }
 
+# docs/benchmarks.md has two parts: this script's, between the verify
+# markers, and hack/scalebench's (make bench-scale), between the scale
+# markers. Each program rewrites only its own part.
+scale=""
+if [ -f "$out" ] && grep -q '^<!-- scale:begin -->' "$out"; then
+	scale=$(sed -n '/^<!-- scale:begin -->/,/^<!-- scale:end -->/p' "$out")
+fi
+
 {
+	echo "<!-- verify:begin -->"
 	echo "# Benchmarks"
 	echo
 	echo "Written by \`make bench\` (hack/bench.sh) on $(date -u +%Y-%m-%dT%H:%MZ). Figures are medians;"
@@ -131,5 +140,11 @@ row() {
 	echo '```'
 	grep -E '^(Benchmark|goos|goarch|cpu)' "$tmp/core.txt"
 	echo '```'
-} >"$out"
+	echo "<!-- verify:end -->"
+	if [ -n "$scale" ]; then
+		echo
+		echo "$scale"
+	fi
+} >"$tmp/benchmarks.md"
+cat "$tmp/benchmarks.md" >"$out"
 echo "wrote $out" >&2

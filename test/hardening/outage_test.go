@@ -61,6 +61,11 @@ var _ = Describe("A kube-apiserver outage", func() {
 		Eventually(func() (int, error) { return verifyFrom(freshSource(), fresh) }).
 			WithTimeout(60 * time.Second).Should(Equal(http.StatusOK))
 
+		By("the REST dialects answering again, authorised through the restarted kube-apiserver")
+		Eventually(func() int { return admin.do("GET", "/api/"+ns+"/admin/apiKeys", nil).status }).
+			WithTimeout(60 * time.Second).Should(Equal(http.StatusOK))
+		Expect(admin.do("GET", "/api/"+ns+"/admin/apiKeys/outage-after", nil).status).To(Equal(http.StatusOK))
+
 		By("no key lost")
 		code, err := verifyFrom(freshSource(), survivor)
 		Expect(err).NotTo(HaveOccurred())
