@@ -94,23 +94,12 @@ var _ = AfterSuite(func() {
 // as `apikey-operator all` does (without the admission webhook, which has
 // its own suite).
 func startOperator(ctx context.Context, securePort, verifyPort int) {
-	opts := operator.NewOptions()
-	opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
-	opts.Webhook.Disable = true
-	mgr, err := operator.NewManager(ctx, env.Config, opts)
-	Expect(err).NotTo(HaveOccurred())
-
-	api := operator.NewAPIServerOptions()
-	api.Server.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
-	api.Server.SecureServing.BindPort = securePort
-	api.Server.SecureServing.ServerCert.CertKey.CertFile = env.Certs.ServingCert
-	api.Server.SecureServing.ServerCert.CertKey.KeyFile = env.Certs.ServingKey
-	api.Server.Authentication.RemoteKubeConfigFile = env.Kubeconfig
-	api.Server.Authorization.RemoteKubeConfigFile = env.Kubeconfig
+	opts, api := env.OperatorOptions(securePort, verifyPort)
 	// Decisions are cached for 10s by default; the tests change RBAC.
 	api.Server.Authorization.AllowCacheTTL, api.Server.Authorization.DenyCacheTTL = 0, 0
-	api.Verify.BindAddress = fmt.Sprintf("127.0.0.1:%d", verifyPort)
 	Expect(api.Validate()).To(Succeed())
+	mgr, err := operator.NewManager(ctx, env.Config, opts)
+	Expect(err).NotTo(HaveOccurred())
 	Expect(operator.AddAPIServer(ctx, mgr, api)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

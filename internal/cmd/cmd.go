@@ -3,6 +3,7 @@
 package cmd
 
 import (
+	"context"
 	goflag "flag"
 	"fmt"
 
@@ -65,6 +66,22 @@ func (c *connection) setupLogging() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&c.zap)))
 }
 
+// run is what every component does once its options are valid: log,
+// connect, build its manager, and run it until SIGTERM or Ctrl-C.
+func (c *connection) run(build func(context.Context, *rest.Config) (ctrl.Manager, error)) error {
+	c.setupLogging()
+	cfg, err := c.restConfig()
+	if err != nil {
+		return err
+	}
+	ctx := ctrl.SetupSignalHandler()
+	mgr, err := build(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
 func newControllerCommand() *cobra.Command {
 	conn := &connection{}
 	opts := operator.NewOptions()
@@ -82,17 +99,9 @@ It caches only the Secrets it owns (label app.kubernetes.io/managed-by=apikey-op
 			if err := opts.Validate(); err != nil {
 				return err
 			}
-			conn.setupLogging()
-			cfg, err := conn.restConfig()
-			if err != nil {
-				return err
-			}
-			ctx := ctrl.SetupSignalHandler()
-			mgr, err := operator.NewManager(ctx, cfg, opts)
-			if err != nil {
-				return err
-			}
-			return mgr.Start(ctx)
+			return conn.run(func(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
+				return operator.NewManager(ctx, cfg, opts)
+			})
 		},
 	}
 	conn.addFlags(cmd.Flags())
@@ -138,17 +147,9 @@ ApiKeyRoles and Namespaces, and never reads a Secret.`,
 			if err := opts.Validate(); err != nil {
 				return err
 			}
-			conn.setupLogging()
-			cfg, err := conn.restConfig()
-			if err != nil {
-				return err
-			}
-			ctx := ctrl.SetupSignalHandler()
-			mgr, err := operator.NewAPIServerManager(ctx, cfg, opts, metrics, probes)
-			if err != nil {
-				return err
-			}
-			return mgr.Start(ctx)
+			return conn.run(func(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
+				return operator.NewAPIServerManager(ctx, cfg, opts, metrics, probes)
+			})
 		},
 	}
 	fs := cmd.Flags()
@@ -181,20 +182,13 @@ API server scales out without leader election.`,
 			if err := api.Validate(); err != nil {
 				return err
 			}
-			conn.setupLogging()
-			cfg, err := conn.restConfig()
-			if err != nil {
-				return err
-			}
-			ctx := ctrl.SetupSignalHandler()
-			mgr, err := operator.NewManager(ctx, cfg, opts)
-			if err != nil {
-				return err
-			}
-			if err := operator.AddAPIServer(ctx, mgr, api); err != nil {
-				return err
-			}
-			return mgr.Start(ctx)
+			return conn.run(func(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
+				mgr, err := operator.NewManager(ctx, cfg, opts)
+				if err != nil {
+					return nil, err
+				}
+				return mgr, operator.AddAPIServer(ctx, mgr, api)
+			})
 		},
 	}
 	fs := cmd.Flags()

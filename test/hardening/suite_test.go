@@ -138,23 +138,12 @@ var _ = AfterSuite(func() {
 // endpoints in one manager, as `apikey-operator all --disable-webhooks`
 // does, restricted to the suite's own namespaces.
 func startOperator(ctx context.Context, securePort, verifyPort int) {
-	opts := operator.NewOptions()
-	opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
-	opts.Webhook.Disable = true
+	opts, api := env.OperatorOptions(securePort, verifyPort)
 	opts.WatchNamespaces = []string{nsLeak, nsHostile, nsBrute}
+	api.WatchNamespaces = opts.WatchNamespaces
+	Expect(api.Validate()).To(Succeed())
 	mgr, err := operator.NewManager(ctx, env.Config, opts)
 	Expect(err).NotTo(HaveOccurred())
-
-	api := operator.NewAPIServerOptions()
-	api.WatchNamespaces = opts.WatchNamespaces
-	api.Server.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
-	api.Server.SecureServing.BindPort = securePort
-	api.Server.SecureServing.ServerCert.CertKey.CertFile = env.Certs.ServingCert
-	api.Server.SecureServing.ServerCert.CertKey.KeyFile = env.Certs.ServingKey
-	api.Server.Authentication.RemoteKubeConfigFile = env.Kubeconfig
-	api.Server.Authorization.RemoteKubeConfigFile = env.Kubeconfig
-	api.Verify.BindAddress = fmt.Sprintf("127.0.0.1:%d", verifyPort)
-	Expect(api.Validate()).To(Succeed())
 	Expect(operator.AddAPIServer(ctx, mgr, api)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

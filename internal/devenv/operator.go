@@ -1,0 +1,31 @@
+package devenv
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/apikey-operator/apikey-operator/internal/operator"
+)
+
+// OperatorOptions are the settings that run the operator in-process
+// against this environment, as `apikey-operator all --disable-webhooks`
+// would: the controller without metrics, probes or webhooks, and the API
+// server on 127.0.0.1:securePort with the certificate the aggregator
+// trusts and delegation through the admin kubeconfig, and verify on
+// 127.0.0.1:verifyPort. Callers adjust the result (watched namespaces,
+// cache TTLs) before building the manager.
+func (e *Env) OperatorOptions(securePort, verifyPort int) (*operator.Options, *operator.APIServerOptions) {
+	opts := operator.NewOptions()
+	opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
+	opts.Webhook.Disable = true
+
+	api := operator.NewAPIServerOptions()
+	serving := api.Server.SecureServing
+	serving.BindAddress = net.ParseIP("127.0.0.1")
+	serving.BindPort = securePort
+	serving.ServerCert.CertKey.CertFile, serving.ServerCert.CertKey.KeyFile = e.Certs.ServingCert, e.Certs.ServingKey
+	api.Server.Authentication.RemoteKubeConfigFile = e.Kubeconfig
+	api.Server.Authorization.RemoteKubeConfigFile = e.Kubeconfig
+	api.Verify.BindAddress = fmt.Sprintf("127.0.0.1:%d", verifyPort)
+	return opts, api
+}
