@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -271,11 +272,9 @@ func operatorBinary(t *testing.T) string {
 			return
 		}
 		binary = filepath.Join(buildDir, "apikey-operator")
-		// Built as make build and the other suites build it, so the
-		// packages come from the same build cache (the image's flags,
-		// -trimpath and CGO_ENABLED=0, would compile everything again).
-		cmd := exec.Command("go", "build", "-o", binary, ".")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", binary, ".")
 		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {

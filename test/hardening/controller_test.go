@@ -35,11 +35,15 @@ const (
 var errCrash = errors.New("injected crash")
 
 // faults decide which writes fail. A rule fires once: it fails the write
-// (before or after it reached kube-apiserver) and calls crash.
+// (before or after it reached kube-apiserver) and calls crash. From then
+// on every write fails before it is sent: a dead process writes nothing,
+// and the manager's shutdown is not instant (a requeued key could
+// otherwise be retried, and repaired, before the "crash" takes effect).
 type faults struct {
 	mu    sync.Mutex
 	rules []*rule
 	crash func()
+	dead  bool // under mu
 }
 
 type rule struct {
@@ -54,9 +58,13 @@ func (f *faults) check(kind writeKind, after bool) bool {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.dead && !after {
+		return true
+	}
 	for _, r := range f.rules {
 		if r.kind == kind && r.after == after && !r.fired {
 			r.fired = true
+			f.dead = true
 			if f.crash != nil {
 				f.crash()
 			}
