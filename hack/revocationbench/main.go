@@ -10,7 +10,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -90,12 +89,11 @@ func startOperator(ctx context.Context, env *devenv.Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := devenv.FreePort()
 	if err != nil {
 		return "", err
 	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	vo := verify.NewOptions()
 	vo.BindAddress = addr
 	// The benchmark polls unknown keys from one address: the brute-force

@@ -1,8 +1,12 @@
 package devenv
 
 import (
+	"context"
 	"fmt"
 	"net"
+
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/apikey-operator/apikey-operator/internal/operator"
 )
@@ -28,4 +32,18 @@ func (e *Env) OperatorOptions(securePort, verifyPort int) (*operator.Options, *o
 	api.Server.Authorization.RemoteKubeConfigFile = e.Kubeconfig
 	api.Verify.BindAddress = fmt.Sprintf("127.0.0.1:%d", verifyPort)
 	return opts, api
+}
+
+// BuildOperator builds the manager that `apikey-operator all` runs: the
+// controller and the API server with verify, sharing one cache. The
+// caller starts it.
+func BuildOperator(ctx context.Context, cfg *rest.Config, opts *operator.Options, api *operator.APIServerOptions) (ctrl.Manager, error) {
+	if err := api.Validate(); err != nil {
+		return nil, err
+	}
+	mgr, err := operator.NewManager(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return mgr, operator.AddAPIServer(ctx, mgr, api)
 }

@@ -126,7 +126,7 @@ func operatorArgs(env *Env, kubeconfig string) []string {
 
 // createAdminKey makes the key that the printed REST examples use.
 func createAdminKey(ctx context.Context, env *Env, namespace string) error {
-	c, err := client.New(env.Config, client.Options{Scheme: scheme()})
+	c, err := client.New(env.Config, client.Options{Scheme: Scheme()})
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func waitListening(ctx context.Context, p *Process, addr string) error {
 
 // waitKeysReady waits until every ApiKey in the namespace is Ready.
 func waitKeysReady(ctx context.Context, env *Env, operator *Process, namespace string) error {
-	c, err := client.New(env.Config, client.Options{Scheme: scheme()})
+	c, err := client.New(env.Config, client.Options{Scheme: Scheme()})
 	if err != nil {
 		return err
 	}

@@ -31,10 +31,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	accessv1 "github.com/apikey-operator/apikey-operator/api/access/v1alpha1"
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
-	"github.com/apikey-operator/apikey-operator/internal/operator"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
@@ -141,27 +139,20 @@ func startOperator(ctx context.Context, securePort, verifyPort int) {
 	opts, api := env.OperatorOptions(securePort, verifyPort)
 	opts.WatchNamespaces = []string{nsLeak, nsHostile, nsBrute}
 	api.WatchNamespaces = opts.WatchNamespaces
-	Expect(api.Validate()).To(Succeed())
-	mgr, err := operator.NewManager(ctx, env.Config, opts)
+	mgr, err := devenv.BuildOperator(ctx, env.Config, opts, api)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(operator.AddAPIServer(ctx, mgr, api)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
 }
 
-func scheme() *runtime.Scheme {
-	s := operator.Scheme()
-	Expect(accessv1.AddToScheme(s)).To(Succeed())
-	return s
-}
+func scheme() *runtime.Scheme { return devenv.Scheme() }
 
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := devenv.FreePort()
 	Expect(err).NotTo(HaveOccurred())
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func newNamespace(ctx context.Context, name string) string {
