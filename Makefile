@@ -58,8 +58,12 @@ verify: generate manifests ## Regenerate and fail if generated files or formatti
 	@$(GO) run ./hack/chartgen -check
 
 .PHONY: build
-build: ## Build bin/apikey-operator.
+build: plugin ## Build bin/apikey-operator and the kubectl plugin bin/kubectl-apikey.
 	$(GO) build -o $(BIN)/apikey-operator .
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin bin/kubectl-apikey (`kubectl apikey` once bin/ is on PATH; docs/operations.md).
+	$(GO) build -o $(BIN)/kubectl-apikey ./cmd/kubectl-apikey
 
 .PHONY: controlplane
 controlplane: ## Build kube-apiserver, etcd and kubectl from Go modules into bin/ (once).

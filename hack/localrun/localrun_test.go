@@ -46,7 +46,7 @@ func TestMakeRun(t *testing.T) {
 	defer func() { _ = cmd.Process.Kill() }()
 
 	seen := readUntil(t, out, "Press Ctrl-C to stop everything.", 3*time.Minute)
-	for _, want := range []string{"billing-service   True", "ci-deployer       True", "make-run-admin    True", "export KUBECONFIG=" + filepath.Join(bin, "local", "kubeconfig"), "export BASE=https://localhost:8443"} {
+	for _, want := range []string{"billing-service   True", "ci-deployer       True", "make-run-admin    True", "export KUBECONFIG=" + filepath.Join(bin, "local", "kubeconfig"), "export BASE=https://localhost:8443", "kubectl apikey status billing-service"} {
 		if !strings.Contains(seen, want) {
 			t.Errorf("output lacks %q:\n%s", want, seen)
 		}

@@ -197,7 +197,14 @@ Everything is running. In another terminal:
   kubectl get ak -o wide                          # keys: Ready, reason, prefix, expiry, role
   kubectl explain apikey.spec                     # every field, documented
   kubectl get secret ci-deployer -o jsonpath='{.data.api-key}' | base64 -d; echo
-  kubectl annotate ak ci-deployer keys.apikey-operator.io/rotate="$(date +%%s)" --overwrite
+
+The kubectl plugin (bin/kubectl-apikey, built by make build; docs/operations.md):
+
+  kubectl apikey list                             # state, prefix, expiry, last use
+  kubectl apikey status billing-service           # conditions, expiry, usage, rotation, role, Secret
+  kubectl apikey rotate ci-deployer --wait        # new token; reports the old one's grace period
+  kubectl apikey create demo --permission invoices:read --show-token
+  kubectl apikey token ci-deployer | kubectl apikey verify --key-from-stdin --permission releases:publish
 
 The REST dialects, with the admin key %[3]s (permission *):
 
