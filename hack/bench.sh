@@ -36,7 +36,7 @@ read -r hello_kv auth_kv <"$tmp/addrs"
 hello=${hello_kv#hello=}
 auth=${auth_kv#auth=}
 tok=$(cat "$tmp/token")
-auth_url="http://$auth/v1/auth?permission=invoices:read"
+auth_url="http://$auth/v1/auth?namespace=bench&permission=invoices:read"
 curl_code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "$auth_url")
 [ "$curl_code" = 200 ] || { echo "forward-auth answered $curl_code, not 200" >&2; exit 1; }
 
@@ -111,7 +111,7 @@ fi
 	echo
 	echo "Both servers run in one process (internal/verify/cmd/verifybench) on loopback;"
 	echo "the same wrk run shape loads each: $threads threads, $conns keep-alive connections,"
-	echo "${duration}s, median of 3. Forward-auth is \`GET /v1/auth?permission=invoices:read\`"
+	echo "${duration}s, median of 3. Forward-auth is \`GET /v1/auth?namespace=bench&permission=invoices:read\`"
 	echo "with a valid key among 10,000, answered with the identity headers."
 	echo "Load tool and servers share the machine's cores."
 	echo

@@ -25,6 +25,13 @@ type Permission string
 // +kubebuilder:validation:XValidation:rule="isIP(self) || isCIDR(self)",message="must be an IP address (192.0.2.10, 2001:db8::1) or a CIDR block (10.0.0.0/8, 2001:db8::/32)"
 type IPOrCIDR string
 
+// Audience names an API a key is made for, as a gateway states it: for
+// example billing, reports.example.com or https://api.example.com/billing.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=253
+// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9][A-Za-z0-9._:/-]*$')",message="must start with a letter or digit and hold only letters, digits, '.', '_', ':', '/' and '-' (for example billing or https://api.example.com/billing)"
+type Audience string
+
 // RoleReference names an ApiKeyRole in the ApiKey's namespace.
 type RoleReference struct {
 	// name of the ApiKeyRole, in the same namespace as the ApiKey.
@@ -106,6 +113,17 @@ type ApiKeySpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=100
 	AllowedIPs []IPOrCIDR `json:"allowedIPs,omitempty"`
+
+	// audiences are the APIs the key is made for. A key with audiences
+	// verifies only where the gateway names one of them (?audience=,
+	// "audiences" in the verify body or ApiKeyReview), so a key made for
+	// the billing API does not open the reports API; a gateway naming
+	// audiences accepts only keys carrying one. Empty: the key verifies
+	// where the gateway names its namespace and no audience.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	Audiences []Audience `json:"audiences,omitempty"`
 
 	// expiresAt is the instant the key stops working (RFC 3339). Default:
 	// creation plus the operator's default lifetime (one year).

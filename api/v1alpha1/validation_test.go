@@ -106,6 +106,17 @@ var _ = DescribeTable("the API server rejects a bad ApiKey with a message that s
 	}), `spec.permissions: Too many: 65: must have at most 64 items`),
 	Entry("a metadata.name too long for a label value", key(strings.Repeat("k", 64), func(*keysv1.ApiKey) {}),
 		`metadata.name must be at most 63 characters`),
+	Entry("an audience with a space", key("aud", func(k *keysv1.ApiKey) {
+		k.Spec.Audiences = []keysv1.Audience{"billing api"}
+	}), `spec.audiences[0]: Invalid value: "billing api": must start with a letter or digit and hold only letters, digits, '.', '_', ':', '/' and '-' (for example billing or https://api.example.com/billing)`),
+	Entry("an audience with a comma (gateways list audiences with commas)", key("aud-comma", func(k *keysv1.ApiKey) {
+		k.Spec.Audiences = []keysv1.Audience{"billing,reports"}
+	}), `spec.audiences[0]: Invalid value: "billing,reports": must start with a letter or digit`),
+	Entry("17 audiences", key("auds", func(k *keysv1.ApiKey) {
+		for i := range 17 {
+			k.Spec.Audiences = append(k.Spec.Audiences, keysv1.Audience(fmt.Sprintf("api-%d", i)))
+		}
+	}), `spec.audiences: Too many: 17: must have at most 16 items`),
 	Entry("a rate limit of zero", key("rate", func(k *keysv1.ApiKey) {
 		k.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: 0}
 	}), `spec.rateLimit.requestsPerSecond: Invalid value: 0: spec.rateLimit.requestsPerSecond in body should be greater than or equal to 1`),
@@ -118,6 +129,7 @@ var _ = Describe("valid manifests", func() {
 			k.Spec.Name = "Billing_Service.prod-2"
 			k.Spec.Permissions = []keysv1.Permission{"*", "invoices:read", "tenant.apiKey:*", "api-keys-manage"}
 			k.Spec.AllowedIPs = []keysv1.IPOrCIDR{"192.0.2.10", "10.0.0.0/8", "2001:db8::1", "2001:db8::/32"}
+			k.Spec.Audiences = []keysv1.Audience{"billing", "reports.example.com", "https://api.example.com/billing"}
 			k.Spec.Rotation = &keysv1.RotationSpec{Period: duration(720 * time.Hour), GracePeriod: duration(24 * time.Hour)}
 		})
 		Expect(k8s.Create(ctx, k)).To(Succeed())

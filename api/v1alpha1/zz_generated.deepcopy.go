@@ -180,6 +180,11 @@ func (in *ApiKeySpec) DeepCopyInto(out *ApiKeySpec) {
 		*out = make([]IPOrCIDR, len(*in))
 		copy(*out, *in)
 	}
+	if in.Audiences != nil {
+		in, out := &in.Audiences, &out.Audiences
+		*out = make([]Audience, len(*in))
+		copy(*out, *in)
+	}
 	if in.ExpiresAt != nil {
 		in, out := &in.ExpiresAt, &out.ExpiresAt
 		*out = (*in).DeepCopy()

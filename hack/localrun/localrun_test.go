@@ -126,7 +126,7 @@ func checkPrintedExamples(t *testing.T, kubectl func(...string) string) {
 		t.Errorf("the printed curl that creates a key: %d %s", resp.StatusCode, body)
 	}
 
-	req, _ = http.NewRequest("GET", "http://localhost:8090/v1/auth?permission=invoices:read", nil)
+	req, _ = http.NewRequest("GET", "http://localhost:8090/v1/auth?namespace=default&permission=invoices:read", nil)
 	req.Header.Set("Authorization", "Bearer "+admin)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {

@@ -165,7 +165,7 @@ func revoke(ctx context.Context, c client.Client, tokens []string, addr string) 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 func status(addr, tok string) int {
-	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/auth", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/auth?namespace=revocation", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := httpClient.Do(req)
 	if err != nil {

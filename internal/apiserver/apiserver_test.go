@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -21,11 +22,31 @@ import (
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
-// review asks kube-apiserver, which forwards to the aggregated API.
+// review asks kube-apiserver, which forwards to the aggregated API,
+// accepting keys of every namespace that exists: it names them, at most
+// 32 a review, until one review finds the key's namespace.
 func review(ctx context.Context, key string, perms ...string) accessv1.ApiKeyReviewStatus {
-	r := &accessv1.ApiKeyReview{Spec: accessv1.ApiKeyReviewSpec{Key: key, Permissions: perms}}
-	ExpectWithOffset(1, k8s.Create(ctx, r)).To(Succeed())
-	ExpectWithOffset(1, r.Spec.Key).To(BeEmpty(), "a review must never return the key")
+	nss := &corev1.NamespaceList{}
+	ExpectWithOffset(1, k8s.List(ctx, nss)).To(Succeed())
+	var st accessv1.ApiKeyReviewStatus
+	for chunk := range slices.Chunk(nss.Items, 32) {
+		var names []string
+		for _, ns := range chunk {
+			names = append(names, ns.Name)
+		}
+		st = reviewIn(ctx, accessv1.ApiKeyReviewSpec{Key: key, Permissions: perms, Namespaces: names})
+		if st.Reason != accessv1.ReasonWrongNamespace {
+			break
+		}
+	}
+	return st
+}
+
+// reviewIn sends one review with the scope spec names.
+func reviewIn(ctx context.Context, spec accessv1.ApiKeyReviewSpec) accessv1.ApiKeyReviewStatus {
+	r := &accessv1.ApiKeyReview{Spec: spec}
+	ExpectWithOffset(2, k8s.Create(ctx, r)).To(Succeed())
+	ExpectWithOffset(2, r.Spec.Key).To(BeEmpty(), "a review must never return the key")
 	return r.Status
 }
 
@@ -66,7 +87,7 @@ var _ = Describe("ApiKeyReview through the aggregator", func() {
 		}
 		Expect(kubectl("api-resources", "--api-group=access.apikey-operator.io")).To(MatchRegexp(`apikeyreviews\s+access.apikey-operator.io/v1alpha1\s+false\s+ApiKeyReview`))
 		file := filepath.Join(GinkgoT().TempDir(), "review.yaml")
-		Expect(os.WriteFile(file, []byte("apiVersion: access.apikey-operator.io/v1alpha1\nkind: ApiKeyReview\nspec:\n  key: "+tok+"\n"), 0o600)).To(Succeed())
+		Expect(os.WriteFile(file, []byte("apiVersion: access.apikey-operator.io/v1alpha1\nkind: ApiKeyReview\nspec:\n  namespaces: [\""+ns+"\"]\n  key: "+tok+"\n"), 0o600)).To(Succeed())
 		Eventually(func() string { return kubectl("create", "-f", file, "-o", "yaml") }).Should(ContainSubstring("valid: true"))
 		Expect(kubectl("create", "-f", file, "-o", "yaml")).NotTo(ContainSubstring(tok))
 	})

@@ -457,7 +457,7 @@ var _ = Describe("Authorisation matrix", Ordered, ContinueOnFailure, func() {
 					if t == 1 {
 						tok, ns = tokB, nsB
 					}
-					r := &accessv1.ApiKeyReview{Spec: accessv1.ApiKeyReviewSpec{Key: tok}}
+					r := &accessv1.ApiKeyReview{Spec: accessv1.ApiKeyReviewSpec{Key: tok, Namespaces: []string{ns}}}
 					err := clients[e.name].Create(ctx, r)
 					if e.aggregated[t] == 201 {
 						Expect(err).NotTo(HaveOccurred())
@@ -479,7 +479,7 @@ var _ = Describe("Authorisation matrix", Ordered, ContinueOnFailure, func() {
 					if t == 1 {
 						tok, ns = tokB, nsB
 					}
-					body := map[string]any{"apiVersion": accessv1.GroupVersion.String(), "kind": "ApiKeyReview", "spec": map[string]any{"key": tok}}
+					body := map[string]any{"apiVersion": accessv1.GroupVersion.String(), "kind": "ApiKeyReview", "spec": map[string]any{"key": tok, "namespaces": []string{ns}}}
 					req := jsonReq(http.MethodPost, path, body)
 					req.fresh = e.direct[t] == 401
 					r := direct[e.name].send(req)

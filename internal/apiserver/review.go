@@ -17,12 +17,19 @@ import (
 )
 
 // Bounds of a review request.
-const maxReviewPermissions = 64
+const (
+	maxReviewPermissions = 64
+	maxReviewScope       = 32
+	maxReviewScopeBytes  = 253
+)
 
 // reviewStorage serves apikeyreviews: create only, nothing stored, like
 // TokenReview. It uses the same verify core as the gateways.
 type reviewStorage struct {
 	verifier *verify.Verifier
+	// anyNamespace is --verify-any-namespace: a review naming no
+	// namespace and no audience is refused without it.
+	anyNamespace bool
 }
 
 var (
@@ -50,7 +57,7 @@ func (r *reviewStorage) Create(ctx context.Context, obj runtime.Object, createVa
 	default:
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("expected an ApiKeyReview, got %T", obj))
 	}
-	ip, errs := validateReview(req)
+	ip, errs := validateReview(req, r.anyNamespace)
 	if len(errs) > 0 {
 		req.Spec.Key = ""
 		return nil, apierrors.NewInvalid(accessv1.GroupVersion.WithKind("ApiKeyReview").GroupKind(), req.Name, errs)
@@ -60,12 +67,18 @@ func (r *reviewStorage) Create(ctx context.Context, obj runtime.Object, createVa
 			return nil, err
 		}
 	}
-	res := r.verifier.Verify(&verify.Request{Token: req.Spec.Key, Permissions: req.Spec.Permissions, IP: ip})
+	res := r.verifier.Verify(&verify.Request{
+		Token: req.Spec.Key, Permissions: req.Spec.Permissions, IP: ip,
+		Namespaces: req.Spec.Namespaces, Audiences: req.Spec.Audiences, AnyNamespace: r.anyNamespace,
+	})
 	out := &review{
 		ObjectMeta: metav1.ObjectMeta{Name: req.Name, CreationTimestamp: metav1.Now()},
-		Spec:       accessv1.ApiKeyReviewSpec{IP: req.Spec.IP, Permissions: req.Spec.Permissions},
-		Status:     accessv1.ApiKeyReviewStatus{Valid: res.Code == verify.Valid, Reason: res.Code.String()},
+		Spec: accessv1.ApiKeyReviewSpec{
+			IP: req.Spec.IP, Permissions: req.Spec.Permissions, Namespaces: req.Spec.Namespaces, Audiences: req.Spec.Audiences,
+		},
+		Status: accessv1.ApiKeyReviewStatus{Valid: res.Code == verify.Valid, Reason: res.Code.String()},
 	}
+	// The core leaves Key nil for a key outside the review's scope.
 	if k := res.Key; k != nil && res.Code != verify.Malformed && res.Code != verify.NotFound {
 		out.Status.ApiKey = &accessv1.ReviewedApiKey{
 			Namespace: k.Namespace, Name: k.Name, KeyPrefix: k.KeyPrefix, Role: k.Role, Permissions: k.Permissions,
@@ -77,7 +90,7 @@ func (r *reviewStorage) Create(ctx context.Context, obj runtime.Object, createVa
 	return out, nil
 }
 
-func validateReview(review *accessv1.ApiKeyReview) (netip.Addr, field.ErrorList) {
+func validateReview(review *accessv1.ApiKeyReview, anyNamespace bool) (netip.Addr, field.ErrorList) {
 	var errs field.ErrorList
 	spec := field.NewPath("spec")
 	if review.Spec.Key == "" {
@@ -88,6 +101,12 @@ func validateReview(review *accessv1.ApiKeyReview) (netip.Addr, field.ErrorList)
 	if len(review.Spec.Permissions) > maxReviewPermissions {
 		errs = append(errs, field.TooMany(spec.Child("permissions"), len(review.Spec.Permissions), maxReviewPermissions))
 	}
+	errs = append(errs, validateScope(spec.Child("namespaces"), review.Spec.Namespaces)...)
+	errs = append(errs, validateScope(spec.Child("audiences"), review.Spec.Audiences)...)
+	if len(review.Spec.Namespaces) == 0 && len(review.Spec.Audiences) == 0 && !anyNamespace {
+		errs = append(errs, field.Required(spec.Child("namespaces"),
+			"name the namespaces (or audiences) whose keys the review accepts; a review naming neither is refused unless the server runs with --verify-any-namespace"))
+	}
 	var ip netip.Addr
 	if review.Spec.IP != "" {
 		a, err := netip.ParseAddr(review.Spec.IP)
@@ -97,4 +116,17 @@ func validateReview(review *accessv1.ApiKeyReview) (netip.Addr, field.ErrorList)
 		ip = a
 	}
 	return ip, errs
+}
+
+func validateScope(path *field.Path, list []string) field.ErrorList {
+	if len(list) > maxReviewScope {
+		return field.ErrorList{field.TooMany(path, len(list), maxReviewScope)}
+	}
+	var errs field.ErrorList
+	for i, v := range list {
+		if v == "" || len(v) > maxReviewScopeBytes {
+			errs = append(errs, field.Invalid(path.Index(i), v, "must have 1 to 253 characters"))
+		}
+	}
+	return errs
 }

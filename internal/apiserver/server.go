@@ -31,9 +31,16 @@ type Server struct {
 	generic *genericapiserver.GenericAPIServer
 }
 
+// Verification is the verify core the ApiKeyReview and the dialects'
+// API-key authentication use, and --verify-any-namespace.
+type Verification struct {
+	Verifier     *verify.Verifier
+	AnyNamespace bool
+}
+
 // New builds the server: the aggregated access API and the dialects.
-func New(cfg *genericapiserver.Config, verifier *verify.Verifier, dialects Dialects) (*Server, error) {
-	authn := &dialectAuthn{verifier: verifier, kubernetes: cfg.Authentication.Authenticator}
+func New(cfg *genericapiserver.Config, v Verification, dialects Dialects) (*Server, error) {
+	authn := &dialectAuthn{verifier: v.Verifier, kubernetes: cfg.Authentication.Authenticator}
 	routes := dialectRoutes(dialects, authn)
 	cfg.BuildHandlerChainFunc = func(api http.Handler, c *genericapiserver.Config) http.Handler {
 		return routes.before(genericapiserver.DefaultBuildHandlerChain(api, c))
@@ -44,7 +51,7 @@ func New(cfg *genericapiserver.Config, verifier *verify.Verifier, dialects Diale
 	}
 	group := genericapiserver.NewDefaultAPIGroupInfo(accessv1.GroupVersion.Group, Scheme, metav1.ParameterCodec, Codecs)
 	group.VersionedResourcesStorageMap[accessv1.GroupVersion.Version] = map[string]rest.Storage{
-		"apikeyreviews": &reviewStorage{verifier: verifier},
+		"apikeyreviews": &reviewStorage{verifier: v.Verifier, anyNamespace: v.AnyNamespace},
 	}
 	if err := generic.InstallAPIGroup(&group); err != nil {
 		return nil, fmt.Errorf("install %s: %w", accessv1.GroupVersion, err)

@@ -36,12 +36,15 @@ import (
 // with front-proxy client certificates as in a cluster.
 
 var (
-	env     *devenv.Env
-	k8s     client.Client // admin, through kube-apiserver
-	base    string        // https://127.0.0.1:<secure port>
-	tlsBase *tls.Config   // trusts the API server's serving CA
-	logs    testkit.SyncBuffer
-	cancel  context.CancelFunc
+	env  *devenv.Env
+	k8s  client.Client // admin, through kube-apiserver
+	base string        // https://127.0.0.1:<secure port>
+	// verifyBase is http://127.0.0.1:<verify port>: forward-auth and
+	// POST /v1/keys/verify.
+	verifyBase string
+	tlsBase    *tls.Config // trusts the API server's serving CA
+	logs       testkit.SyncBuffer
+	cancel     context.CancelFunc
 )
 
 func TestAPIServer(t *testing.T) {
@@ -67,6 +70,7 @@ var _ = BeforeSuite(func() {
 	cancel = c
 	startOperator(ctx, securePort, verifyPort)
 	base = fmt.Sprintf("https://127.0.0.1:%d", securePort)
+	verifyBase = fmt.Sprintf("http://127.0.0.1:%d", verifyPort)
 	pool := x509.NewCertPool()
 	Expect(pool.AppendCertsFromPEM(env.Certs.ServingCAPEM)).To(BeTrue())
 	tlsBase = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}

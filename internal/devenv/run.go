@@ -215,7 +215,7 @@ The REST dialects, with the admin key %[3]s (permission *):
 
 Verify a key as a gateway would, and through kube-apiserver:
 
-  curl -s -i "localhost:%[6]d/v1/auth?permission=invoices:read" -H "Authorization: Bearer $KEY"
+  curl -s -i "localhost:%[6]d/v1/auth?namespace=%[5]s&permission=invoices:read" -H "Authorization: Bearer $KEY"
   kubectl api-resources --api-group=access.apikey-operator.io
 
 Press Ctrl-C to stop everything.

@@ -300,7 +300,8 @@ func (s *scenario) review(t *testing.T, tok string) accessv1.ApiKeyReviewStatus 
 	}
 	var r *accessv1.ApiKeyReview
 	eventually(t, 30*time.Second, "ApiKeyReview", func() error {
-		r = &accessv1.ApiKeyReview{Spec: accessv1.ApiKeyReviewSpec{Key: tok, Permissions: []string{"invoices:read", "payments:write"}}}
+		r = &accessv1.ApiKeyReview{Spec: accessv1.ApiKeyReviewSpec{Key: tok, Permissions: []string{"invoices:read", "payments:write"},
+			Namespaces: []string{"team-a", "team-b", "other"}}}
 		return c.Create(ctx, r)
 	})
 	return r.Status

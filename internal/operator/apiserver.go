@@ -143,7 +143,7 @@ func AddAPIServer(ctx context.Context, mgr ctrl.Manager, o *APIServerOptions) er
 		// Lists page from an index kept from the ApiKey informer.
 		Informers: mgr.GetCache(),
 	}
-	srv, err := apiserver.New(cfg, vs.Verifier(), apiserver.Dialects{
+	srv, err := apiserver.New(cfg, apiserver.Verification{Verifier: vs.Verifier(), AnyNamespace: o.Verify.AnyNamespace}, apiserver.Dialects{
 		Nexus:       apiserver.Dialect{Handler: nexus.New(store), OpenAPI: nexus.OpenAPI()},
 		TenantAdmin: apiserver.Dialect{Handler: tenant.New(store), OpenAPI: tenant.OpenAPI()},
 		Hub:         apiserver.Dialect{Handler: hub.New(store), OpenAPI: hub.OpenAPI()},

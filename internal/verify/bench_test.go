@@ -93,8 +93,12 @@ func benchIndex(b *testing.B, n int) (*fixture, *Request) {
 		k.Spec.Permissions = perms("invoices:read", "reports:*", "tenant.apiKey:read")
 		k.Spec.AllowedIPs = ips("192.0.2.0/24", "10.0.0.0/8", "2001:db8::/32")
 		k.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: 1_000_000, Burst: 1_000_000}
+		k.Spec.Audiences = []keysv1.Audience{"reports"}
 	}))
-	return f, &Request{Token: tok, Permissions: []string{"reports:monthly"}, IP: netip.MustParseAddr("10.1.2.3")}
+	// The gateway names two namespaces and an audience, as a shared
+	// gateway would: the scope checks run in full.
+	return f, &Request{Token: tok, Permissions: []string{"reports:monthly"}, IP: netip.MustParseAddr("10.1.2.3"),
+		Namespaces: []string{"other", "ns"}, Audiences: []string{"billing", "reports"}}
 }
 
 // BenchmarkForwardAuthHandler is one /v1/auth request through the
@@ -103,7 +107,7 @@ func benchIndex(b *testing.B, n int) (*fixture, *Request) {
 func BenchmarkForwardAuthHandler(b *testing.B) {
 	f, req := benchIndex(b, 10_000)
 	h := f.srv.Handler()
-	r := httptest.NewRequest(http.MethodGet, "/v1/auth?permission=reports:monthly", nil)
+	r := httptest.NewRequest(http.MethodGet, "/v1/auth?permission=reports:monthly&namespace=ns&audience=reports", nil)
 	r.RemoteAddr = "10.1.2.3:5555"
 	r.Header.Set("Authorization", "Bearer "+req.Token)
 	w := &discardWriter{h: http.Header{}}

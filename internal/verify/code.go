@@ -9,8 +9,15 @@ type Code uint8
 // HTTP API.
 const (
 	Valid Code = iota
+	// Unscoped: the request named no namespace and no audience, and the
+	// server does not accept any namespace (--verify-any-namespace).
+	Unscoped
 	Malformed
 	NotFound
+	// WrongNamespace and WrongAudience: the key exists but belongs to a
+	// namespace, or is made for audiences, the request does not accept.
+	WrongNamespace
+	WrongAudience
 	Disabled
 	Expired
 	IPNotAllowed
@@ -21,8 +28,11 @@ const (
 
 var codeNames = [numCodes]string{
 	Valid:             "Valid",
+	Unscoped:          "Unscoped",
 	Malformed:         "Malformed",
 	NotFound:          "NotFound",
+	WrongNamespace:    "WrongNamespace",
+	WrongAudience:     "WrongAudience",
 	Disabled:          "Disabled",
 	Expired:           "Expired",
 	IPNotAllowed:      "IPNotAllowed",
@@ -38,13 +48,18 @@ func (c Code) String() string {
 }
 
 // HTTPStatus is the forward-auth answer for a verdict: 401 when the
-// caller is not authenticated (no usable key), 403 when the key is known
-// but may not do this, 429 when it must slow down.
+// caller is not authenticated (no usable key, or a key that is not for
+// this gateway, as a token for another audience is in OAuth), 403 when
+// the key is known but may not do this, 429 when it must slow down, and
+// 400 when the gateway's own request names no scope (its configuration
+// must be fixed).
 func (c Code) HTTPStatus() int {
 	switch c {
 	case Valid:
 		return http.StatusOK
-	case Malformed, NotFound, Disabled, Expired:
+	case Unscoped:
+		return http.StatusBadRequest
+	case Malformed, NotFound, WrongNamespace, WrongAudience, Disabled, Expired:
 		return http.StatusUnauthorized
 	case IPNotAllowed, MissingPermission:
 		return http.StatusForbidden

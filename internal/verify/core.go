@@ -22,6 +22,27 @@ type Request struct {
 	// Source is the address the brute-force guard charges for a failure;
 	// when unset, IP.
 	Source netip.Addr
+
+	// Namespaces and Audiences say whose keys this verification accepts.
+	// The gateway (or whoever runs the verification) states them, never
+	// the client whose key is checked:
+	//   - Namespaces: the key's namespace must be one of them; empty
+	//     means any namespace, which is allowed only with Audiences or
+	//     AnyNamespace;
+	//   - Audiences: when the request names audiences or the key has
+	//     spec.audiences, the two must share one, so a key made for one
+	//     API does not open another.
+	// A key outside them is refused as WrongNamespace or WrongAudience,
+	// before anything else about it is told. A request naming neither is
+	// refused as Unscoped unless AnyNamespace is set.
+	Namespaces []string
+	Audiences  []string
+	// AnyNamespace accepts keys from every namespace when the request
+	// names no namespace and no audience: the verify endpoints set it
+	// only under --verify-any-namespace (single-tenant clusters), and the
+	// REST dialects' own authentication sets it because an API-key
+	// caller there acts only inside its own namespace.
+	AnyNamespace bool
 }
 
 // Result is the verdict and, for a known key, what the index knows of it.
@@ -61,6 +82,9 @@ func (v *Verifier) Verify(req *Request) Result {
 
 // verify runs the checks in order; the first that fails decides.
 func (v *Verifier) verify(req *Request, now time.Time) Result {
+	if !req.AnyNamespace && len(req.Namespaces) == 0 && len(req.Audiences) == 0 {
+		return Result{Code: Unscoped}
+	}
 	// A mistyped or made-up token is refused by its shape and checksum
 	// before it costs a hash and a lookup.
 	if token.Validate(req.Token) != nil {
@@ -75,7 +99,13 @@ func (v *Verifier) verify(req *Request, now time.Time) Result {
 		return Result{Code: NotFound}
 	}
 	k := e.key
+	// Whose key it is comes first: a key from outside the request's scope
+	// tells nothing of its state (disabled, expired, permissions).
 	switch {
+	case len(req.Namespaces) > 0 && !contains(req.Namespaces, k.Namespace):
+		return Result{Code: WrongNamespace}
+	case (len(req.Audiences) > 0 || len(k.Audiences) > 0) && !sharesOne(req.Audiences, k.Audiences):
+		return Result{Code: WrongAudience}
 	case !k.Enabled || k.RoleMissing:
 		return Result{Code: Disabled, Key: k}
 	case k.expiresAt != 0 && at >= k.expiresAt:
@@ -109,4 +139,24 @@ func (v *Verifier) charge(req *Request, res Result, now time.Time) Result {
 		return Result{Code: RateLimited, RetryAfter: retry}
 	}
 	return res
+}
+
+// contains and sharesOne compare by loops: the lists are short (bounded
+// by the endpoints and the CRD), and a map would allocate.
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sharesOne(a, b []string) bool {
+	for _, x := range a {
+		if contains(b, x) {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -24,7 +25,7 @@ func TestIndexFollowsChanges(t *testing.T) {
 	v := f.srv.Verifier()
 	tok := mint(t)
 	id := types.NamespacedName{Namespace: "ns", Name: "k"}
-	verify := func(p ...string) Code { return v.Verify(&Request{Token: tok, Permissions: p}).Code }
+	verify := func(p ...string) Code { return v.Verify(&Request{AnyNamespace: true, Token: tok, Permissions: p}).Code }
 
 	f.ix.SetKey(apiKey("ns", "k", tok, func(k *keysv1.ApiKey) { k.Spec.RoleRef = &keysv1.RoleReference{Name: "r"} }))
 	if got := verify(); got != Disabled {
@@ -49,11 +50,11 @@ func TestIndexFollowsChanges(t *testing.T) {
 	if got := verify(); got != NotFound {
 		t.Fatalf("rotated out: %s", got)
 	}
-	if got := v.Verify(&Request{Token: next}).Code; got != Valid {
+	if got := v.Verify(&Request{AnyNamespace: true, Token: next}).Code; got != Valid {
 		t.Fatalf("rotated in: %s", got)
 	}
 	f.ix.DeleteKey(id)
-	if got := v.Verify(&Request{Token: next}).Code; got != NotFound {
+	if got := v.Verify(&Request{AnyNamespace: true, Token: next}).Code; got != NotFound {
 		t.Fatalf("deleted: %s", got)
 	}
 	if f.ix.Len() != 0 {
@@ -67,7 +68,7 @@ func TestSharedTokenSurvivesOtherKeysDeletion(t *testing.T) {
 	f.ix.SetKey(apiKey("ns", "a", tok))
 	f.ix.SetKey(apiKey("ns", "b", tok))
 	f.ix.DeleteKey(types.NamespacedName{Namespace: "ns", Name: "a"})
-	if got := f.srv.Verifier().Verify(&Request{Token: tok}).Code; got != Valid {
+	if got := f.srv.Verifier().Verify(&Request{AnyNamespace: true, Token: tok}).Code; got != Valid {
 		t.Fatalf("got %s", got)
 	}
 }
@@ -80,29 +81,29 @@ func TestBruteForceGuard(t *testing.T) {
 	attacker := netip.MustParseAddr("192.0.2.66")
 	var limited int
 	for range 30 {
-		if v.Verify(&Request{Token: mint(t), IP: attacker}).Code == RateLimited {
+		if v.Verify(&Request{AnyNamespace: true, Token: mint(t), IP: attacker}).Code == RateLimited {
 			limited++
 		}
 	}
 	if limited != 10 { // burst 20 of 30, no time passes
 		t.Fatalf("%d of 30 failures limited, want 10", limited)
 	}
-	if got := v.Verify(&Request{Token: tok, IP: attacker}); got.Code != Valid {
+	if got := v.Verify(&Request{AnyNamespace: true, Token: tok, IP: attacker}); got.Code != Valid {
 		t.Fatalf("a valid key from a guarded address: %s", got.Code)
 	}
-	if got := v.Verify(&Request{Token: mint(t), IP: netip.MustParseAddr("192.0.2.67")}); got.Code != NotFound {
+	if got := v.Verify(&Request{AnyNamespace: true, Token: mint(t), IP: netip.MustParseAddr("192.0.2.67")}); got.Code != NotFound {
 		t.Fatalf("another address: %s", got.Code)
 	}
 	// The same /64 is one client.
 	a6, b6 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::ffff:2")
 	for range 20 {
-		v.Verify(&Request{Token: mint(t), IP: a6})
+		v.Verify(&Request{AnyNamespace: true, Token: mint(t), IP: a6})
 	}
-	if got := v.Verify(&Request{Token: mint(t), IP: b6}); got.Code != RateLimited || got.RetryAfter <= 0 {
+	if got := v.Verify(&Request{AnyNamespace: true, Token: mint(t), IP: b6}); got.Code != RateLimited || got.RetryAfter <= 0 {
 		t.Fatalf("same /64: %s after %s", got.Code, got.RetryAfter)
 	}
 	f.clock.SetTime(t0.Add(time.Minute))
-	if got := v.Verify(&Request{Token: mint(t), IP: b6}); got.Code != NotFound {
+	if got := v.Verify(&Request{AnyNamespace: true, Token: mint(t), IP: b6}); got.Code != NotFound {
 		t.Fatalf("after the budget refilled: %s", got.Code)
 	}
 }
@@ -124,7 +125,7 @@ func TestVerifyEndpoint(t *testing.T) {
 		_ = json.Unmarshal(w.Body.Bytes(), &out)
 		return w.Code, out
 	}
-	status, out := post(`{"key":"` + tok + `","permissions":["invoices:read"],"ip":"10.0.0.1"}`)
+	status, out := post(`{"key":"` + tok + `","namespaces":["ns"],"permissions":["invoices:read"],"ip":"10.0.0.1"}`)
 	if status != 200 || out["valid"] != true || out["code"] != "Valid" || out["namespace"] != "ns" || out["name"] != "k" ||
 		out["keyPrefix"] != token.DisplayPrefix(tok) || out["expiresAt"] != "2030-01-03T03:04:05Z" {
 		t.Fatalf("valid: %d %v", status, out)
@@ -132,9 +133,27 @@ func TestVerifyEndpoint(t *testing.T) {
 	if rl := out["ratelimit"].(map[string]any); rl["limit"] != 5.0 || rl["remaining"] != 4.0 || rl["reset"] != 1.0 {
 		t.Fatalf("ratelimit: %v", rl)
 	}
-	status, out = post(`{"key":"` + tok + `","ip":"192.0.2.1"}`)
+	status, out = post(`{"key":"` + tok + `","namespaces":["ns"],"ip":"192.0.2.1"}`)
 	if status != 200 || out["valid"] != false || out["code"] != "IPNotAllowed" || out["name"] != nil {
 		t.Fatalf("wrong IP: %d %v", status, out)
+	}
+	status, out = post(`{"key":"` + tok + `","namespaces":["other"],"permissions":["invoices:read"],"ip":"10.0.0.1"}`)
+	if status != 200 || out["valid"] != false || out["code"] != "WrongNamespace" || out["name"] != nil || out["namespace"] != nil {
+		t.Fatalf("another namespace: %d %v", status, out)
+	}
+	status, out = post(`{"key":"` + tok + `","audiences":["billing"],"ip":"10.0.0.1"}`)
+	if status != 200 || out["valid"] != false || out["code"] != "WrongAudience" {
+		t.Fatalf("an audience the key lacks: %d %v", status, out)
+	}
+	status, out = post(`{"key":"` + tok + `","permissions":["invoices:read"],"ip":"10.0.0.1"}`)
+	if status != 400 || !strings.Contains(fmt.Sprint(out["error"]), "--verify-any-namespace") {
+		t.Fatalf("no namespace, no audience: %d %v", status, out)
+	}
+	if status, _ = post(`{"key":"x","namespaces":[` + strings.Repeat(`"a",`, 40) + `"a"]}`); status != 400 {
+		t.Fatalf("too many namespaces: %d", status)
+	}
+	if status, _ = post(`{"key":"x","audiences":[""]}`); status != 400 {
+		t.Fatalf("empty audience: %d", status)
 	}
 	if status, _ = post(`{"key":`); status != 400 {
 		t.Fatalf("bad JSON: %d", status)
@@ -170,9 +189,13 @@ func TestPlaintextNeverLeaks(t *testing.T) {
 	}
 	for _, k := range []string{tok, disabled, flipLast(tok), tok + "x"} {
 		for _, peer := range []string{"10.0.0.1:1", "192.0.2.1:1"} {
-			record(f.auth(peer, "/v1/auth?permission=a:read", map[string]string{"Authorization": "Bearer " + k}))
-			record(f.auth(peer, "/v1/auth?permission=b:write", map[string]string{"X-API-Key": k}))
-			for _, body := range []string{`{"key":"` + k + `","ip":"10.0.0.1"}`, `{"key":"` + k + `"`, `{"key":` + k + `}`} {
+			record(f.auth(peer, "/v1/auth?permission=a:read&namespace=ns", map[string]string{"Authorization": "Bearer " + k}))
+			record(f.auth(peer, "/v1/auth?permission=b:write&namespace=ns", map[string]string{"X-API-Key": k}))
+			record(f.auth(peer, "/v1/auth?namespace=other", map[string]string{"X-API-Key": k}))
+			record(f.auth(peer, "/v1/auth?audience=other", map[string]string{"X-API-Key": k}))
+			record(f.auth(peer, "/v1/auth", map[string]string{"X-API-Key": k}))
+			for _, body := range []string{`{"key":"` + k + `","namespaces":["ns"],"ip":"10.0.0.1"}`, `{"key":"` + k + `","namespaces":["other"]}`,
+				`{"key":"` + k + `","audiences":["x"]}`, `{"key":"` + k + `"}`, `{"key":"` + k + `"`, `{"key":` + k + `}`} {
 				r := httptest.NewRequest(http.MethodPost, "/v1/keys/verify", strings.NewReader(body))
 				r.RemoteAddr = peer
 				w := httptest.NewRecorder()
@@ -222,7 +245,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add("", "*", "")
 	f.Fuzz(func(t *testing.T, key, perm, ip string) {
 		addr, _ := netip.ParseAddr(ip)
-		res := fx.srv.Verifier().Verify(&Request{Token: key, Permissions: []string{perm}, IP: addr})
+		res := fx.srv.Verifier().Verify(&Request{AnyNamespace: true, Token: key, Permissions: []string{perm}, IP: addr})
 		if token.Validate(key) != nil && res.Code != Malformed && res.Code != RateLimited {
 			t.Fatalf("malformed key got %s", res.Code)
 		}
@@ -242,7 +265,7 @@ func FuzzAuthHeaders(f *testing.F) {
 	f.Add("bearer  "+tok+" ", tok, "", "[::1]:1", "")
 	f.Add("Basic Zm9vOmJhcg==", "", ",,,", "192.0.2.1:1", "x, y")
 	f.Fuzz(func(t *testing.T, authz, apiKeyHdr, perm, peer, xff string) {
-		r := httptest.NewRequest(http.MethodGet, "/v1/auth", nil)
+		r := httptest.NewRequest(http.MethodGet, "/v1/auth?namespace=ns", nil)
 		r.RemoteAddr = peer
 		r.Header.Set("Authorization", authz)
 		r.Header.Set(APIKeyHeader, apiKeyHdr)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -66,12 +67,34 @@ func tokenOf(ctx context.Context, k *keysv1.ApiKey, not string) string {
 		g.Expect(got.Status.Hash).NotTo(BeEmpty())
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 	issuedTokens.Remember(tok)
+	tokenNamespaces.Store(tok, k.Namespace)
 	return tok
 }
 
-// verifyCode asks the running server over HTTP.
+// tokenNamespaces remembers each issued token's namespace, which
+// verifyCode names as the verification's scope.
+var tokenNamespaces sync.Map
+
+func namespaceOf(tok string) string {
+	if ns, ok := tokenNamespaces.Load(tok); ok {
+		return ns.(string)
+	}
+	return "no-such-namespace"
+}
+
+// verifyCode asks the running server over HTTP, accepting keys of the
+// token's own namespace.
 func verifyCode(tok, ip string, perms ...string) string {
-	body, _ := json.Marshal(map[string]any{"key": tok, "permissions": perms, "ip": ip})
+	return verifyIn(map[string]any{"namespaces": []string{namespaceOf(tok)}}, tok, ip, perms...)
+}
+
+// verifyIn asks with the given scope (namespaces, audiences).
+func verifyIn(scope map[string]any, tok, ip string, perms ...string) string {
+	in := map[string]any{"key": tok, "permissions": perms, "ip": ip}
+	for k, v := range scope {
+		in[k] = v
+	}
+	body, _ := json.Marshal(in)
 	resp, err := http.Post("http://"+verifyAddr+"/v1/keys/verify", "application/json", bytes.NewReader(body))
 	Expect(err).NotTo(HaveOccurred())
 	defer resp.Body.Close()

@@ -36,7 +36,7 @@ var _ = Describe("gateways", Ordered, func() {
 
 	for _, gw := range []struct {
 		name  string
-		start func(dir, listen, backend string)
+		start func(dir, listen, backend, ns string)
 	}{
 		{"NGINX auth_request", startNGINX},
 		{"Caddy forward_auth", startCaddy},
@@ -45,11 +45,51 @@ var _ = Describe("gateways", Ordered, func() {
 			var base, ns string
 			var ctx = context.Background()
 			BeforeAll(func() {
+				// The gateway's configuration names its tenant: keys of
+				// ns on /, and keys for the billing audience on /billing/.
+				ns = newNamespace(ctx)
 				listen := freeAddr()
-				gw.start(GinkgoT().TempDir(), listen, backendAddr)
+				gw.start(GinkgoT().TempDir(), listen, backendAddr, ns)
 				base = "http://" + listen
 				waitListening(listen)
-				ns = newNamespace(ctx)
+			})
+
+			It("refuses a key from another namespace, even one granting everything (issue 11)", func() {
+				other := newNamespace(ctx)
+				_, tok := issue(ctx, other, "everything", func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("*") })
+				eventuallyCode(tok, "127.0.0.2", "invoices:read").Should(Equal("Valid"), "valid in its own namespace")
+				status, seen := get(base, "127.0.0.2", map[string]string{"Authorization": "Bearer " + tok})
+				Expect(status).To(Equal(401), "another tenant's key passed the gateway")
+				Expect(seen).To(BeNil(), "the backend was reached")
+
+				status, _ = get(base, "127.0.0.2", map[string]string{"Authorization": "Bearer " + tok, AcceptNamespaceHeader: other})
+				Expect(status).To(Equal(401), "a client's Accept header must not widen the gateway's namespace")
+			})
+
+			It("opens the billing audience only to keys made for it", func() {
+				other := newNamespace(ctx)
+				_, billing := issue(ctx, other, "billing", func(k *keysv1.ApiKey) {
+					k.Spec.Permissions = perms("invoices:read")
+					k.Spec.Audiences = []keysv1.Audience{"billing"}
+				})
+				_, reports := issue(ctx, other, "reports", func(k *keysv1.ApiKey) {
+					k.Spec.Permissions = perms("*")
+					k.Spec.Audiences = []keysv1.Audience{"reports"}
+				})
+				_, plain := issue(ctx, other, "plain", func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("*") })
+				Eventually(func() string { return verifyIn(map[string]any{"audiences": []string{"billing"}}, billing, "") }).Should(Equal("Valid"))
+				Eventually(func() string { return verifyIn(map[string]any{"audiences": []string{"reports"}}, reports, "") }).Should(Equal("Valid"))
+				eventuallyCode(plain, "").Should(Equal("Valid"))
+
+				status, seen := getPath(base, "/billing/invoices", "127.0.0.2", map[string]string{"Authorization": "Bearer " + billing})
+				Expect(status).To(Equal(200))
+				Expect(seen).To(HaveKeyWithValue(NamespaceHeader, other))
+				status, _ = getPath(base, "/billing/invoices", "127.0.0.2", map[string]string{"Authorization": "Bearer " + reports})
+				Expect(status).To(Equal(401), "a key for the reports API opened the billing API")
+				status, _ = getPath(base, "/billing/invoices", "127.0.0.2", map[string]string{"Authorization": "Bearer " + plain})
+				Expect(status).To(Equal(401), "a key without audiences opened an audience's API")
+				status, _ = get(base, "127.0.0.2", map[string]string{"Authorization": "Bearer " + billing})
+				Expect(status).To(Equal(401), "a key of another namespace opened the namespace's API")
 			})
 
 			It("lets a valid key through with the identity headers, from an allowed address only", func() {
@@ -159,6 +199,21 @@ http {
   upstream apikey_verify { server {{.Verify}}; keepalive 16; }
   server {
     listen {{.Listen}};
+    location /billing/ {
+      auth_request /_apikey_auth_billing;
+      auth_request_set $apikey_namespace $upstream_http_x_apikey_namespace;
+      proxy_set_header X-ApiKey-Namespace $apikey_namespace;
+      proxy_pass http://{{.Backend}};
+    }
+    location = /_apikey_auth_billing {
+      internal;
+      proxy_pass http://apikey_verify/v1/auth?audience=billing&permission=invoices:read;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
     location / {
       auth_request /_apikey_auth;
       auth_request_set $apikey_namespace $upstream_http_x_apikey_namespace;
@@ -171,7 +226,7 @@ http {
     }
     location = /_apikey_auth {
       internal;
-      proxy_pass http://apikey_verify/v1/auth?permission=invoices:read;
+      proxy_pass http://apikey_verify/v1/auth?namespace={{.Namespace}}&permission=invoices:read;
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
@@ -182,8 +237,8 @@ http {
 }
 `
 
-func startNGINX(dir, listen, backend string) {
-	conf := writeTemplate(dir, "nginx.conf", nginxConf, listen, backend)
+func startNGINX(dir, listen, backend, ns string) {
+	conf := writeTemplate(dir, "nginx.conf", nginxConf, listen, backend, ns)
 	startProcess(dir, "nginx", "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", conf)
 }
 
@@ -193,23 +248,32 @@ const caddyfile = `
 	auto_https off
 }
 http://{{.Listen}} {
-	forward_auth {{.Verify}} {
-		uri /v1/auth?permission=invoices:read
-		copy_headers X-ApiKey-Namespace X-ApiKey-Name X-ApiKey-Permissions
+	handle /billing/* {
+		forward_auth {{.Verify}} {
+			uri /v1/auth?audience=billing&permission=invoices:read
+			copy_headers X-ApiKey-Namespace X-ApiKey-Name X-ApiKey-Permissions
+		}
+		reverse_proxy {{.Backend}}
 	}
-	reverse_proxy {{.Backend}}
+	handle {
+		forward_auth {{.Verify}} {
+			uri /v1/auth?namespace={{.Namespace}}&permission=invoices:read
+			copy_headers X-ApiKey-Namespace X-ApiKey-Name X-ApiKey-Permissions
+		}
+		reverse_proxy {{.Backend}}
+	}
 }
 `
 
-func startCaddy(dir, listen, backend string) {
-	conf := writeTemplate(dir, "Caddyfile", caddyfile, listen, backend)
+func startCaddy(dir, listen, backend, ns string) {
+	conf := writeTemplate(dir, "Caddyfile", caddyfile, listen, backend, ns)
 	startProcess(dir, "caddy", "run", "--config", conf, "--adapter", "caddyfile")
 }
 
-func writeTemplate(dir, name, text, listen, backend string) string {
+func writeTemplate(dir, name, text, listen, backend, ns string) string {
 	var b strings.Builder
 	Expect(template.Must(template.New(name).Parse(text)).Execute(&b, map[string]string{
-		"Dir": dir, "Listen": listen, "Backend": backend, "Verify": verifyAddr,
+		"Dir": dir, "Listen": listen, "Backend": backend, "Verify": verifyAddr, "Namespace": ns,
 	})).To(Succeed())
 	path := filepath.Join(dir, name)
 	Expect(os.WriteFile(path, []byte(b.String()), 0o600)).To(Succeed())
@@ -253,9 +317,13 @@ func waitListening(addr string) {
 // get sends a request from a given loopback address and returns the status
 // and, when the backend answered, the identity headers it saw.
 func get(base, from string, headers map[string]string) (int, map[string]string) {
+	return getPath(base, "/invoices", from, headers)
+}
+
+func getPath(base, path, from string, headers map[string]string) (int, map[string]string) {
 	tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext}
 	defer tr.CloseIdleConnections()
-	req, err := http.NewRequest(http.MethodGet, base+"/invoices", nil)
+	req, err := http.NewRequest(http.MethodGet, base+path, nil)
 	Expect(err).NotTo(HaveOccurred())
 	for k, v := range headers {
 		req.Header.Set(k, v)

@@ -17,6 +17,11 @@ const (
 	maxBodyBytes       = 64 << 10
 	maxPermissions     = 32
 	maxPermissionBytes = 128
+	// maxScope bounds the namespaces, and the audiences, one request
+	// names; maxScopeBytes each name (a namespace is at most 63, an
+	// audience at most 253).
+	maxScope      = 32
+	maxScopeBytes = 253
 )
 
 // Names of the forward-auth request's inputs and answer headers.
@@ -28,6 +33,21 @@ const (
 	PermissionHeader = "X-Required-Permission"
 	// APIKeyHeader carries the key when Authorization does not.
 	APIKeyHeader = "X-API-Key"
+
+	// NamespaceQuery and AudienceQuery say whose keys a forward-auth
+	// request accepts (see Request.Namespaces): the gateway writes them
+	// into the /v1/auth URL of its configuration; each may be repeated or
+	// hold a comma-separated list. They are read only on the exact path
+	// /v1/auth, whose query is the gateway's own.
+	NamespaceQuery = "namespace"
+	AudienceQuery  = "audience"
+	// AcceptNamespaceHeader and AcceptAudienceHeader carry the same on
+	// /v1/auth/<path>, where a gateway (Envoy's HTTP ext_authz) appends
+	// the client's path and query: there the query is the client's and
+	// is not read, and the gateway sets these headers (Envoy's
+	// headers_to_add replaces a client's header of the same name).
+	AcceptNamespaceHeader = "X-ApiKey-Accept-Namespace"
+	AcceptAudienceHeader  = "X-ApiKey-Accept-Audience"
 
 	NamespaceHeader   = "X-ApiKey-Namespace"
 	NameHeader        = "X-ApiKey-Name"
@@ -84,6 +104,8 @@ type verifyRequest struct {
 	Key         string   `json:"key"`
 	Permissions []string `json:"permissions"`
 	IP          string   `json:"ip"`
+	Namespaces  []string `json:"namespaces"`
+	Audiences   []string `json:"audiences"`
 }
 
 type verifyResponse struct {
@@ -110,7 +132,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err := dec.Decode(&in); err != nil {
 		// The decoder's message could quote the body, and with it the key.
-		status, msg := http.StatusBadRequest, `body must be JSON: {"key": "...", "permissions": ["..."], "ip": "..."}`
+		status, msg := http.StatusBadRequest, `body must be JSON: {"key": "...", "namespaces": ["..."], "audiences": ["..."], "permissions": ["..."], "ip": "..."}`
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			status, msg = http.StatusRequestEntityTooLarge, "body is larger than 64 KiB"
@@ -118,11 +140,18 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, map[string]string{"error": msg})
 		return
 	}
-	if msg := checkPermissions(in.Permissions); msg != "" {
+	msg := checkPermissions(in.Permissions)
+	if msg == "" {
+		msg = checkScope(in.Namespaces, in.Audiences, "namespaces", "audiences")
+	}
+	if msg == "" && len(in.Namespaces) == 0 && len(in.Audiences) == 0 && !s.opts.AnyNamespace {
+		msg = unscopedMessage("namespaces", "audiences")
+	}
+	if msg != "" {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": msg})
 		return
 	}
-	req := Request{Token: in.Key, Permissions: in.Permissions}
+	req := Request{Token: in.Key, Permissions: in.Permissions, Namespaces: in.Namespaces, Audiences: in.Audiences, AnyNamespace: s.opts.AnyNamespace}
 	peer := peerAddr(r)
 	req.IP, req.Source = s.proxies.clientAddr(r), peer
 	if in.IP != "" {
@@ -158,12 +187,11 @@ func responseOf(res Result) verifyResponse {
 }
 
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
-	perms, msg := requiredPermissions(r)
-	if msg != "" {
+	req := Request{Token: presentedKey(r.Header), IP: s.proxies.clientAddr(r), AnyNamespace: s.opts.AnyNamespace}
+	if msg := readAuthQuery(r, &req); msg != "" {
 		http.Error(w, msg, http.StatusBadRequest)
 		return
 	}
-	req := Request{Token: presentedKey(r.Header), Permissions: perms, IP: s.proxies.clientAddr(r)}
 	if peer := peerAddr(r); !s.proxies.trusted(peer) {
 		req.Source = peer
 	}
@@ -176,7 +204,11 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	if res.Code.HTTPStatus() == http.StatusUnauthorized {
+	switch res.Code {
+	case Unscoped:
+		http.Error(w, unscopedMessage(NamespaceQuery, AudienceQuery), http.StatusBadRequest)
+		return
+	case Malformed, NotFound, WrongNamespace, WrongAudience, Disabled, Expired:
 		h.Set("WWW-Authenticate", `Bearer realm="apikey"`)
 	}
 	http.Error(w, res.Code.String(), res.Code.HTTPStatus())
@@ -202,38 +234,85 @@ func presentedKey(h http.Header) string {
 	return strings.TrimSpace(h.Get(APIKeyHeader))
 }
 
-// requiredPermissions reads the permission query parameters and headers.
-// It scans the raw query instead of parsing it into a map, which would
-// cost several allocations per gateway request.
-func requiredPermissions(r *http.Request) ([]string, string) {
-	var out []string
-	add := func(list string) {
+// readAuthQuery reads a forward-auth request's permissions, namespaces
+// and audiences into req. It scans the raw query instead of parsing it
+// into a map, which would cost several allocations per gateway request.
+//
+// On the exact path /v1/auth the query is the gateway's configuration;
+// below it (/v1/auth/<client path>) the query is the client's, so the
+// scope comes from the gateway-set Accept headers instead, and permissions
+// from the query and headers (a client can only add requirements).
+func readAuthQuery(r *http.Request, req *Request) string {
+	add := func(out []string, list string) []string {
 		for p := range strings.SplitSeq(list, ",") {
 			if p = strings.TrimSpace(p); p != "" {
 				out = append(out, p)
 			}
 		}
+		return out
 	}
+	gatewayQuery := r.URL.Path == "/v1/auth"
 	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
-		v, ok := strings.CutPrefix(pair, PermissionQuery+"=")
-		if !ok {
+		name, v, _ := strings.Cut(pair, "=")
+		var dst *[]string
+		switch {
+		case name == PermissionQuery:
+			dst = &req.Permissions
+		case name == NamespaceQuery && gatewayQuery:
+			dst = &req.Namespaces
+		case name == AudienceQuery && gatewayQuery:
+			dst = &req.Audiences
+		default:
 			continue
 		}
 		if strings.ContainsAny(v, "%+") {
 			u, err := url.QueryUnescape(v)
 			if err != nil {
-				return nil, "the permission query parameter is not valid URL encoding"
+				return "the " + name + " query parameter is not valid URL encoding"
 			}
 			v = u
 		}
-		add(v)
+		*dst = add(*dst, v)
 	}
 	for _, l := range r.Header.Values(PermissionHeader) {
-		add(l)
+		req.Permissions = add(req.Permissions, l)
 	}
-	return out, checkPermissions(out)
+	if !gatewayQuery {
+		for _, l := range r.Header.Values(AcceptNamespaceHeader) {
+			req.Namespaces = add(req.Namespaces, l)
+		}
+		for _, l := range r.Header.Values(AcceptAudienceHeader) {
+			req.Audiences = add(req.Audiences, l)
+		}
+	}
+	if msg := checkPermissions(req.Permissions); msg != "" {
+		return msg
+	}
+	return checkScope(req.Namespaces, req.Audiences, NamespaceQuery, AudienceQuery)
 }
 
+// checkScope bounds the namespaces and audiences a request names.
+func checkScope(namespaces, audiences []string, nsName, audName string) string {
+	if len(namespaces) > maxScope || len(audiences) > maxScope {
+		return "at most " + strconv.Itoa(maxScope) + " " + nsName + " and " + strconv.Itoa(maxScope) + " " + audName + " per request"
+	}
+	for _, l := range [2][]string{namespaces, audiences} {
+		for _, v := range l {
+			if v == "" || len(v) > maxScopeBytes {
+				return "each of " + nsName + " and " + audName + " has 1 to " + strconv.Itoa(maxScopeBytes) + " characters"
+			}
+		}
+	}
+	return ""
+}
+
+// unscopedMessage answers a verification that names neither namespace nor
+// audience (verdict Unscoped): the gateway's configuration is incomplete,
+// and accepting every namespace's keys would let any tenant through.
+func unscopedMessage(nsName, audName string) string {
+	return "name whose keys this verification accepts: " + nsName + " (the tenant's namespace) or " + audName + " (the API's audience); " +
+		"a verification naming neither is refused unless the server runs with --verify-any-namespace"
+}
 func checkPermissions(perms []string) string {
 	if len(perms) > maxPermissions {
 		return "at most " + strconv.Itoa(maxPermissions) + " permissions per request"

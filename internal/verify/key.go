@@ -32,6 +32,8 @@ type Key struct {
 	// Permissions are the effective permissions, the role's and the key's,
 	// sorted and without duplicates.
 	Permissions []string
+	// Audiences are spec.audiences: the APIs the key is made for.
+	Audiences []string
 	// PermissionsHeader is Permissions joined with ",", built once so the
 	// forward-auth answer allocates nothing for it.
 	PermissionsHeader string
@@ -54,6 +56,7 @@ type spec struct {
 	enabled    bool
 	role       string
 	perms      []string
+	audiences  []string
 	allowed    []netip.Prefix
 	expiresAt  time.Time
 	rateLimit  keysv1.RateLimitSpec // zero: no limit
@@ -71,6 +74,9 @@ func specOf(k *keysv1.ApiKey) spec {
 	}
 	for _, p := range k.Spec.Permissions {
 		s.perms = append(s.perms, string(p))
+	}
+	for _, a := range k.Spec.Audiences {
+		s.audiences = append(s.audiences, string(a))
 	}
 	s.allowed, s.badAllowed = allowedOf(k.Spec.AllowedIPs)
 	switch {
@@ -118,6 +124,7 @@ func build(s *spec, rolePerms []string, roleFound bool, limit *bucket, use *usag
 		ExpiresAt:         s.expiresAt,
 		AllowedIPs:        s.allowed,
 		Permissions:       perms,
+		Audiences:         s.audiences,
 		PermissionsHeader: strings.Join(perms, ","),
 		limit:             limit,
 		use:               use,

@@ -23,6 +23,10 @@ type Options struct {
 	// failed verifications (per second, and at once); 0 turns the guard off.
 	FailureRate  float64
 	FailureBurst int
+	// AnyNamespace accepts verifications that name no namespace and no
+	// audience, for keys of every namespace: for single-tenant clusters
+	// only, since any tenant's key then opens every gateway.
+	AnyNamespace bool
 	// LastUsedFlushInterval is how often status.lastUsedAt is written for
 	// the keys used since; at least a minute.
 	LastUsedFlushInterval time.Duration
@@ -46,6 +50,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TLSKeyFile, "verify-tls-private-key-file", o.TLSKeyFile, "PEM private key matching --verify-tls-cert-file.")
 	fs.Float64Var(&o.FailureRate, "verify-failure-rate", o.FailureRate, "Failed verifications (unknown or malformed keys) each source address may make per second before getting 429; 0 turns the guard off. Valid keys are never limited by it.")
 	fs.IntVar(&o.FailureBurst, "verify-failure-burst", o.FailureBurst, "Failed verifications a source address may make at once.")
+	fs.BoolVar(&o.AnyNamespace, "verify-any-namespace", o.AnyNamespace, "Accept verifications (forward-auth, POST /v1/keys/verify, ApiKeyReview) that name no namespace and no audience, for keys of every namespace. Only for single-tenant clusters: with it, a key minted in any namespace opens every gateway that does not name its namespace or audience. Without it such verifications are refused (400, or reason Unscoped).")
 	fs.DurationVar(&o.LastUsedFlushInterval, "last-used-flush-interval", o.LastUsedFlushInterval, "How often status.lastUsedAt is written, in one batch, for the keys used since; at least 1m.")
 }
 

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +27,8 @@ func TestVerdicts(t *testing.T) {
 		key        func(tok string) *keysv1.ApiKey // nil: the token is not in the index
 		present    func(tok string) string         // the key as sent; default the token
 		call       call
-		warmup     int // identical calls made before the one checked
+		scope      string // query naming whose keys are accepted; default namespace=tenant-a, "-" none
+		warmup     int    // identical calls made before the one checked
 		wantStatus int
 		wantCode   Code
 	}{
@@ -68,6 +70,29 @@ func TestVerdicts(t *testing.T) {
 		{name: "rotated out, at the end of its grace period", key: rotated(0), present: previous, wantStatus: 401, wantCode: NotFound},
 		{name: "rotated out, inside its grace period", key: rotated(time.Hour), present: previous, wantStatus: 200, wantCode: Valid},
 		{name: "no usable token in the Secret (empty hash)", key: with(func(k *keysv1.ApiKey) { k.Status.Hash = "" }), wantStatus: 401, wantCode: NotFound},
+
+		// Whose keys the gateway accepts (issue 11).
+		{name: "naming no namespace and no audience", key: plain, scope: "-", wantStatus: 400, wantCode: Unscoped},
+		{name: "another namespace's key", key: plain, scope: "namespace=tenant-b", wantStatus: 401, wantCode: WrongNamespace},
+		{name: "one of several namespaces", key: plain, scope: "namespace=tenant-b&namespace=tenant-a", wantStatus: 200, wantCode: Valid},
+		{name: "namespaces as a list", key: plain, scope: "namespace=tenant-b,tenant-a", wantStatus: 200, wantCode: Valid},
+		{name: "another namespace's disabled key tells only its namespace", key: with(func(k *keysv1.ApiKey) { k.Spec.Enabled = ptr.To(false) }),
+			scope: "namespace=tenant-b", wantStatus: 401, wantCode: WrongNamespace},
+		{name: "another namespace's wildcard key", key: withPerms("*"), call: call{target: "/v1/auth?permission=invoices:read"},
+			scope: "namespace=tenant-b", wantStatus: 401, wantCode: WrongNamespace},
+		{name: "the key's audience", key: forBilling, scope: "audience=billing", wantStatus: 200, wantCode: Valid},
+		{name: "the key's audience and namespace", key: forBilling, scope: "audience=reports&audience=billing&namespace=tenant-a", wantStatus: 200, wantCode: Valid},
+		{name: "the key's audience, another namespace", key: forBilling, scope: "audience=billing&namespace=tenant-b", wantStatus: 401, wantCode: WrongNamespace},
+		{name: "a key for another audience", key: forBilling, scope: "audience=reports", wantStatus: 401, wantCode: WrongAudience},
+		{name: "a key with audiences where the gateway names none", key: forBilling, wantStatus: 401, wantCode: WrongAudience},
+		{name: "a key without audiences where the gateway names one", key: plain, scope: "audience=billing", wantStatus: 401, wantCode: WrongAudience},
+		{name: "a client's query below /v1/auth does not scope", key: plain, call: call{target: "/v1/auth/invoices?namespace=tenant-a"}, scope: "-", wantStatus: 400, wantCode: Unscoped},
+		{name: "the gateway's Accept header below /v1/auth scopes", key: plain,
+			call: call{target: "/v1/auth/invoices", headers: map[string]string{AcceptNamespaceHeader: "tenant-a"}}, scope: "-", wantStatus: 200, wantCode: Valid},
+		{name: "an Accept header on /v1/auth (the client's) does not scope", key: plain,
+			call: call{headers: map[string]string{AcceptNamespaceHeader: "tenant-a"}}, scope: "-", wantStatus: 400, wantCode: Unscoped},
+		{name: "a client's Accept header does not widen the gateway's namespace", key: plain,
+			call: call{headers: map[string]string{AcceptNamespaceHeader: "tenant-a"}}, scope: "namespace=tenant-b", wantStatus: 401, wantCode: WrongNamespace},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,6 +115,12 @@ func TestVerdicts(t *testing.T) {
 			}
 			if c.target == "" {
 				c.target = "/v1/auth"
+			}
+			switch {
+			case tc.scope == "":
+				c.target = withQuery(c.target, "namespace="+ns)
+			case tc.scope != "-":
+				c.target = withQuery(c.target, tc.scope)
 			}
 			headers := map[string]string{"Authorization": "Bearer " + sent}
 			if c.headers != nil {
@@ -133,6 +164,13 @@ func checkAnswerHeaders(t *testing.T, status int, h http.Header, ns string) {
 	}
 }
 
+func withQuery(target, q string) string {
+	if strings.Contains(target, "?") {
+		return target + "&" + q
+	}
+	return target + "?" + q
+}
+
 func plain(tok string) *keysv1.ApiKey { return apiKey("", "", tok) }
 
 func with(m func(*keysv1.ApiKey)) func(string) *keysv1.ApiKey {
@@ -140,10 +178,11 @@ func with(m func(*keysv1.ApiKey)) func(string) *keysv1.ApiKey {
 }
 
 var (
-	allowTen = with(func(k *keysv1.ApiKey) { k.Spec.AllowedIPs = ips("10.0.0.0/8", "192.0.2.200") })
-	allowV6  = with(func(k *keysv1.ApiKey) { k.Spec.AllowedIPs = ips("2001:db8::/32") })
-	withRole = with(func(k *keysv1.ApiKey) { k.Spec.RoleRef = &keysv1.RoleReference{Name: "reporter"} })
-	limited  = with(func(k *keysv1.ApiKey) {
+	allowTen   = with(func(k *keysv1.ApiKey) { k.Spec.AllowedIPs = ips("10.0.0.0/8", "192.0.2.200") })
+	allowV6    = with(func(k *keysv1.ApiKey) { k.Spec.AllowedIPs = ips("2001:db8::/32") })
+	forBilling = with(func(k *keysv1.ApiKey) { k.Spec.Audiences = []keysv1.Audience{"billing"} })
+	withRole   = with(func(k *keysv1.ApiKey) { k.Spec.RoleRef = &keysv1.RoleReference{Name: "reporter"} })
+	limited    = with(func(k *keysv1.ApiKey) {
 		k.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: 1, Burst: 2}
 	})
 )

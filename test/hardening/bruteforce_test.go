@@ -53,7 +53,7 @@ var _ = Describe("Brute force", func() {
 					return
 				case <-tick.C:
 				}
-				req, _ := http.NewRequest(http.MethodGet, verifyBase+"/v1/auth", nil)
+				req, _ := http.NewRequest(http.MethodGet, verifyBase+"/v1/auth?"+suiteScope(), nil)
 				req.Header.Set("Authorization", "Bearer "+valid)
 				start := time.Now()
 				resp, err := lc.Do(req)
@@ -79,7 +79,7 @@ var _ = Describe("Brute force", func() {
 				defer GinkgoRecover()
 				defer wg.Done()
 				for next.Add(1) <= int64(attempts) {
-					req, _ := http.NewRequest(http.MethodGet, verifyBase+"/v1/auth", nil)
+					req, _ := http.NewRequest(http.MethodGet, verifyBase+"/v1/auth?"+suiteScope(), nil)
 					req.Header.Set("Authorization", "Bearer "+mint())
 					resp, err := hc.Do(req)
 					Expect(err).NotTo(HaveOccurred())

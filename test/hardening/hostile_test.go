@@ -138,7 +138,7 @@ var _ = Describe("Hostile input", Ordered, ContinueOnFailure, func() {
 		})
 		It("treats a NUL byte or a look-alike in a key as an unknown key", func() {
 			for _, k := range []string{adminTok[:10] + "\x00" + adminTok[11:], strings.Replace(adminTok, "a", "а", 1)} {
-				raw, err := json.Marshal(map[string]string{"key": k})
+				raw, err := json.Marshal(map[string]any{"key": k, "namespaces": []string{nsLeak, nsHostile, nsBrute}})
 				Expect(err).NotTo(HaveOccurred())
 				r := post(string(raw))
 				Expect(r.status).To(Equal(200), r.body)

@@ -184,7 +184,7 @@ spec:
 
 		By("ApiKeyReview through kube-apiserver, for a valid and a disabled key")
 		for _, t := range []string{readTok, dialectTok} {
-			review := &accessv1.ApiKeyReview{Spec: accessv1.ApiKeyReviewSpec{Key: t}}
+			review := &accessv1.ApiKeyReview{Spec: accessv1.ApiKeyReviewSpec{Key: t, Namespaces: []string{nsLeak, nsHostile, nsBrute}}}
 			Expect(k8s.Create(ctx, review)).To(Succeed())
 			Expect(review.Spec.Key).To(BeEmpty(), "the review's answer does not echo the key")
 		}

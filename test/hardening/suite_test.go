@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,8 +273,18 @@ func verifyFrom(source net.IP, tok string) (int, error) {
 	return verifyURL(source, "/v1/auth", tok)
 }
 
+// suiteScope is the forward-auth query a gateway of the suite's tenants
+// states: keys of its three namespaces.
+func suiteScope() string {
+	return "namespace=" + nsLeak + "&namespace=" + nsHostile + "&namespace=" + nsBrute
+}
+
 func verifyURL(source net.IP, path, tok string) (int, error) {
-	req, _ := http.NewRequest(http.MethodGet, verifyBase+path, nil)
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	req, _ := http.NewRequest(http.MethodGet, verifyBase+path+sep+suiteScope(), nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	if source != nil {

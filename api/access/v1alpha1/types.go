@@ -19,6 +19,10 @@ const (
 	ReasonIPNotAllowed      = "IPNotAllowed"
 	ReasonMissingPermission = "MissingPermission"
 	ReasonRateLimited       = "RateLimited"
+	// ReasonWrongNamespace and ReasonWrongAudience: the key exists but is
+	// outside the namespaces or audiences the review names.
+	ReasonWrongNamespace = "WrongNamespace"
+	ReasonWrongAudience  = "WrongAudience"
 )
 
 // ApiKeyReview checks an API key: create one with spec.key and read the
@@ -41,6 +45,18 @@ type ApiKeyReviewSpec struct {
 	// key is the API key as presented. It is never stored, logged or
 	// returned.
 	Key string `json:"key"`
+	// namespaces whose keys the review accepts: the key's namespace must
+	// be one of them. At most 32.
+	// +optional
+	// +listType=atomic
+	Namespaces []string `json:"namespaces,omitempty"`
+	// audiences the review accepts: when set, or when the key has
+	// spec.audiences, the key must carry one of them. At most 32. A review
+	// naming no namespace and no audience is refused unless the server
+	// runs with --verify-any-namespace.
+	// +optional
+	// +listType=atomic
+	Audiences []string `json:"audiences,omitempty"`
 	// ip is the client's address, checked against the key's allowedIPs.
 	// +optional
 	IP string `json:"ip,omitempty"`
@@ -54,10 +70,11 @@ type ApiKeyReviewSpec struct {
 type ApiKeyReviewStatus struct {
 	// valid is true when the key may make the request.
 	Valid bool `json:"valid"`
-	// reason is Valid, Malformed, NotFound, Expired, Disabled,
-	// IPNotAllowed, MissingPermission or RateLimited.
+	// reason is Valid, Malformed, NotFound, WrongNamespace, WrongAudience,
+	// Expired, Disabled, IPNotAllowed, MissingPermission or RateLimited.
 	Reason string `json:"reason"`
-	// apiKey identifies the key the token belongs to; set when it is known.
+	// apiKey identifies the key the token belongs to; set when it is known
+	// and inside the namespaces and audiences the review names.
 	// +optional
 	ApiKey *ReviewedApiKey `json:"apiKey,omitempty"`
 }

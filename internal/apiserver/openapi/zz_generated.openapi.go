@@ -158,6 +158,44 @@ func schema_apikey_operator_api_access_v1alpha1_ApiKeyReviewSpec(ref common.Refe
 							Format:      "",
 						},
 					},
+					"namespaces": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "namespaces whose keys the review accepts: the key's namespace must be one of them. At most 32.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"audiences": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "audiences the review accepts: when set, or when the key has spec.audiences, the key must carry one of them. At most 32. A review naming no namespace and no audience is refused unless the server runs with --verify-any-namespace.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
 					"ip": {
 						SchemaProps: spec.SchemaProps{
 							Description: "ip is the client's address, checked against the key's allowedIPs.",
@@ -208,7 +246,7 @@ func schema_apikey_operator_api_access_v1alpha1_ApiKeyReviewStatus(ref common.Re
 					},
 					"reason": {
 						SchemaProps: spec.SchemaProps{
-							Description: "reason is Valid, Malformed, NotFound, Expired, Disabled, IPNotAllowed, MissingPermission or RateLimited.",
+							Description: "reason is Valid, Malformed, NotFound, WrongNamespace, WrongAudience, Expired, Disabled, IPNotAllowed, MissingPermission or RateLimited.",
 							Default:     "",
 							Type:        []string{"string"},
 							Format:      "",
@@ -216,7 +254,7 @@ func schema_apikey_operator_api_access_v1alpha1_ApiKeyReviewStatus(ref common.Re
 					},
 					"apiKey": {
 						SchemaProps: spec.SchemaProps{
-							Description: "apiKey identifies the key the token belongs to; set when it is known.",
+							Description: "apiKey identifies the key the token belongs to; set when it is known and inside the namespaces and audiences the review names.",
 							Ref:         ref(v1alpha1.ReviewedApiKey{}.OpenAPIModelName()),
 						},
 					},
