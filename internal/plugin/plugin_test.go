@@ -108,7 +108,7 @@ var _ = Describe("kubectl apikey", func() {
 		plugin(ns, "create", "gate", "--permission", "invoices:read", "--allowed-ip", "192.0.2.0/24", "--wait")
 		tok := secretToken(ctx, ns, "gate")
 
-		ok := kubectlRun(tok+"\n", "apikey", "verify", "--key-from-stdin", "--permission", "invoices:read", "--ip", "192.0.2.7")
+		ok := kubectlRun(tok+"\n", "apikey", "verify", "-n", ns, "--key-from-stdin", "--permission", "invoices:read", "--ip", "192.0.2.7")
 		Expect(ok.code).To(Equal(0), ok.stderr)
 		Expect(ok.stdout).To(ContainSubstring("valid (Valid)"))
 		Expect(ok.stdout).To(ContainSubstring("Key:"))
@@ -118,11 +118,15 @@ var _ = Describe("kubectl apikey", func() {
 			"MissingPermission": {"--permission", "invoices:write", "--ip", "192.0.2.7"},
 			"IPNotAllowed":      {"--permission", "invoices:read", "--ip", "198.51.100.1"},
 		} {
-			r := kubectlRun(tok+"\n", append([]string{"apikey", "verify", "--key-from-stdin"}, args...)...)
+			r := kubectlRun(tok+"\n", append([]string{"apikey", "verify", "-n", ns, "--key-from-stdin"}, args...)...)
 			Expect(r.code).To(Equal(1), reason)
 			Expect(r.stdout).To(ContainSubstring("refused (" + reason + ")"))
 		}
-		unknown := kubectlRun("ak_notarealkey\n", "apikey", "verify", "--key-from-stdin")
+		other := kubectlRun(tok+"\n", "apikey", "verify", "--key-from-stdin", "--ip", "192.0.2.7") // the kubeconfig's namespace
+		Expect(other.code).To(Equal(1))
+		Expect(other.stdout).To(ContainSubstring("refused (WrongNamespace)"))
+		Expect(other.stdout).NotTo(ContainSubstring(ns+"/gate"), "a key outside the namespace is not described")
+		unknown := kubectlRun("ak_notarealkey\n", "apikey", "verify", "-n", ns, "--key-from-stdin")
 		Expect(unknown.code).To(Equal(1))
 		Expect(unknown.stdout).To(ContainSubstring("refused (Malformed)"))
 
@@ -133,11 +137,11 @@ var _ = Describe("kubectl apikey", func() {
 
 		Expect(plugin(ns, "disable", "gate").stdout).To(ContainSubstring("disabled"))
 		Eventually(func() string {
-			return kubectlRun(tok+"\n", "apikey", "verify", "--key-from-stdin", "--ip", "192.0.2.7").stdout
+			return kubectlRun(tok+"\n", "apikey", "verify", "-n", ns, "--key-from-stdin", "--ip", "192.0.2.7").stdout
 		}).WithTimeout(10 * time.Second).Should(ContainSubstring("refused (Disabled)"))
 		plugin(ns, "enable", "gate")
 		Eventually(func() string {
-			return kubectlRun(tok+"\n", "apikey", "verify", "--key-from-stdin", "--ip", "192.0.2.7").stdout
+			return kubectlRun(tok+"\n", "apikey", "verify", "-n", ns, "--key-from-stdin", "--ip", "192.0.2.7").stdout
 		}).WithTimeout(10 * time.Second).Should(ContainSubstring("valid (Valid)"))
 	})
 

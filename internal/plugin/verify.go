@@ -18,6 +18,7 @@ import (
 type verifyOptions struct {
 	fromStdin   bool
 	permissions []string
+	audiences   []string
 	ip          string
 }
 
@@ -31,14 +32,19 @@ func (r *root) verifyCommand() *cobra.Command {
 		Short: "Check a key through kube-apiserver's ApiKeyReview API, as a gateway would",
 		Long: `Check an API key the way gateways do, through the aggregated ApiKeyReview
 API (access.apikey-operator.io/v1alpha1): is it valid, for these
-permissions, from this address? Prints the verdict and, when the token
-belongs to a key, which key. Exits 1 when the key is refused.
+permissions, from this address? Like a gateway, it says whose keys it
+accepts: those of the current namespace (-n, or the kubeconfig's), and with
+--audience only keys made for one of those audiences; a key of another
+namespace is refused (WrongNamespace). Prints the verdict and, when the
+token belongs to an accepted key, which key. Exits 1 when the key is
+refused.
 
 The key is never taken from the command line, where shell history and the
 process list would keep it: pass it on standard input with --key-from-stdin,
 or type it at the prompt (not echoed). You need create on
 apikeyreviews.access.apikey-operator.io.`,
 		Example: `  kubectl apikey token billing | kubectl apikey verify --key-from-stdin --permission invoices:read --ip 10.1.2.3
+  kubectl apikey token billing | kubectl apikey verify -n team-a --audience billing --key-from-stdin
   kubectl apikey verify            # prompts for the key`,
 		Args:              cobra.NoArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,
@@ -50,6 +56,7 @@ apikeyreviews.access.apikey-operator.io.`,
 	fs.BoolVar(&o.fromStdin, "key-from-stdin", false, "Read the key from the first line of standard input.")
 	fs.StringArrayVar(&o.permissions, "permission", nil, "Permission the request needs; repeat for more (all must be granted).")
 	fs.StringVar(&o.ip, "ip", "", "Client address to check against the key's allowed IPs.")
+	fs.StringArrayVar(&o.audiences, "audience", nil, "Audience the gateway names; repeat for more. A key with spec.audiences verifies only where one of them is named.")
 	return cmd
 }
 
@@ -58,11 +65,17 @@ func (r *root) verify(cmd *cobra.Command, o *verifyOptions) error {
 	if err != nil {
 		return err
 	}
+	ns, err := r.namespace()
+	if err != nil {
+		return err
+	}
 	c, err := r.newClient()
 	if err != nil {
 		return err
 	}
-	review := &accessv1.ApiKeyReview{Spec: accessv1.ApiKeyReviewSpec{Key: key, IP: o.ip, Permissions: o.permissions}}
+	review := &accessv1.ApiKeyReview{Spec: accessv1.ApiKeyReviewSpec{
+		Key: key, IP: o.ip, Permissions: o.permissions, Namespaces: []string{ns}, Audiences: o.audiences,
+	}}
 	if err := c.Create(cmd.Context(), review); err != nil {
 		// The server never echoes the key; a client-side error could, in
 		// principle, quote the request, so the key is dropped first.
