@@ -98,7 +98,7 @@ bench: controlplane ## Run the verify benchmarks (core, forward-auth vs hello-wo
 	@hack/bench.sh
 
 .PHONY: gateways
-gateways: ## Install NGINX, Caddy and wrk from Debian's packages for the gateway tests (idempotent).
+gateways: ## Install NGINX, Caddy, wrk and promtool (prometheus) from Debian's packages for the gateway and alert-rule tests (idempotent).
 	@hack/gateways-install.sh
 
 .PHONY: bench-scale

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real gateways the verify tests run in front of the operator
-# (NGINX with auth_request, Caddy with forward_auth) and the wrk load tool
-# that `make bench` uses, from Debian's packages. Idempotent and quiet when
+# (NGINX with auth_request, Caddy with forward_auth), the wrk load tool
+# that `make bench` uses, and promtool (Debian's prometheus package) that
+# checks and unit-tests the alert rules in config/monitoring, from Debian's
+# packages. Idempotent and quiet when
 # everything is already there; needs root (or sudo) only when something is
 # missing.
 set -euo pipefail
@@ -10,6 +12,7 @@ need=()
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v caddy >/dev/null 2>&1 || need+=(caddy)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""

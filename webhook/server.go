@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/apikey-operator/apikey-operator/webhook/certs"
@@ -55,6 +58,9 @@ func Install(ctx context.Context, mgr ctrl.Manager, rot *certs.Rotator, cfg Conf
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return fmt.Errorf("add webhook readiness check: %w", err)
 	}
+	if err := registerExpiry(mgr, rot); err != nil {
+		return err
+	}
 	if rot == nil {
 		return nil
 	}
@@ -64,6 +70,24 @@ func Install(ctx context.Context, mgr ctrl.Manager, rot *certs.Rotator, cfg Conf
 	}
 	if err := mgr.AddReadyzCheck("webhook-certs", rot.Ready); err != nil {
 		return fmt.Errorf("add webhook certificate readiness check: %w", err)
+	}
+	return nil
+}
+
+// registerExpiry exports the serving certificate's expiry for the
+// WebhookCertificateExpiring alert.
+func registerExpiry(mgr ctrl.Manager, rot *certs.Rotator) error {
+	certFile := ""
+	if srv, ok := mgr.GetWebhookServer().(*ctrlwebhook.DefaultServer); ok {
+		name := srv.Options.CertName
+		if name == "" {
+			name = "tls.crt"
+		}
+		certFile = filepath.Join(srv.Options.CertDir, name)
+	}
+	err := ctrlmetrics.Registry.Register(certs.NewExpiryCollector(rot, certFile))
+	if _, dup := err.(prometheus.AlreadyRegisteredError); err != nil && !dup {
+		return fmt.Errorf("register the webhook certificate expiry metric: %w", err)
 	}
 	return nil
 }

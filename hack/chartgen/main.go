@@ -8,6 +8,9 @@
 //     config/rbac/role.yaml (controller) and config/apiserver/role.yaml (API
 //     server), split into cluster-wide and namespaced rules, and the webhooks
 //     of config/webhook/manifests.yaml;
+//   - charts/apikey-operator/files/monitoring/: the alert rules and the
+//     Grafana dashboard of config/monitoring, byte for byte (a chart can
+//     read only its own files);
 //   - README.md, between the values-table markers: every value of
 //     values.yaml with its "# --" comment.
 //
@@ -58,6 +61,13 @@ func run(root string, check bool) error {
 		return err
 	}
 	files[filepath.Join(chartDir, "files", "generated.yaml")] = gen
+	for _, name := range []string{"alerts.yaml", "dashboard.json"} {
+		b, err := os.ReadFile(filepath.Join(root, "config", "monitoring", name))
+		if err != nil {
+			return err
+		}
+		files[filepath.Join(chartDir, "files", "monitoring", name)] = b
+	}
 	readme, err := readmeWithTable(root)
 	if err != nil {
 		return err

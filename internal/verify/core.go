@@ -76,7 +76,7 @@ func (v *Verifier) Verify(req *Request) Result {
 	if res.Code.failure() {
 		res = v.charge(req, res, start)
 	}
-	v.metrics.observe(res.Code, start)
+	v.metrics.observe(&res, start)
 	return res
 }
 

@@ -137,7 +137,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooBig) {
 			status, msg = http.StatusRequestEntityTooLarge, "body is larger than 64 KiB"
 		}
-		writeJSON(w, status, map[string]string{"error": msg})
+		s.answerVerify(w, status, map[string]string{"error": msg})
 		return
 	}
 	msg := checkPermissions(in.Permissions)
@@ -148,7 +148,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		msg = unscopedMessage("namespaces", "audiences")
 	}
 	if msg != "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": msg})
+		s.answerVerify(w, http.StatusBadRequest, map[string]string{"error": msg})
 		return
 	}
 	req := Request{Token: in.Key, Permissions: in.Permissions, Namespaces: in.Namespaces, Audiences: in.Audiences, AnyNamespace: s.opts.AnyNamespace}
@@ -157,7 +157,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	if in.IP != "" {
 		a, err := netip.ParseAddr(strings.TrimSpace(in.IP))
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "ip must be an IPv4 or IPv6 address"})
+			s.answerVerify(w, http.StatusBadRequest, map[string]string{"error": "ip must be an IPv4 or IPv6 address"})
 			return
 		}
 		req.IP = normalizeAddr(a)
@@ -165,7 +165,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	if s.proxies.trusted(peer) {
 		req.Source = req.IP
 	}
-	writeJSON(w, http.StatusOK, responseOf(s.verifier.Verify(&req)))
+	s.answerVerify(w, http.StatusOK, responseOf(s.verifier.Verify(&req)))
 }
 
 func responseOf(res Result) verifyResponse {
@@ -189,6 +189,7 @@ func responseOf(res Result) verifyResponse {
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	req := Request{Token: presentedKey(r.Header), IP: s.proxies.clientAddr(r), AnyNamespace: s.opts.AnyNamespace}
 	if msg := readAuthQuery(r, &req); msg != "" {
+		s.verifier.metrics.respond(endpointAuth, http.StatusBadRequest)
 		http.Error(w, msg, http.StatusBadRequest)
 		return
 	}
@@ -201,16 +202,19 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	setRateLimitHeaders(h, res)
 	if res.Code == Valid {
 		h[namespaceKey], h[nameKey], h[permissionsKey] = res.Key.identity[0], res.Key.identity[1], res.Key.identity[2]
+		s.verifier.metrics.respond(endpointAuth, http.StatusOK)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	switch res.Code {
 	case Unscoped:
+		s.verifier.metrics.respond(endpointAuth, http.StatusBadRequest)
 		http.Error(w, unscopedMessage(NamespaceQuery, AudienceQuery), http.StatusBadRequest)
 		return
 	case Malformed, NotFound, WrongNamespace, WrongAudience, Disabled, Expired:
 		h.Set("WWW-Authenticate", `Bearer realm="apikey"`)
 	}
+	s.verifier.metrics.respond(endpointAuth, res.Code.HTTPStatus())
 	http.Error(w, res.Code.String(), res.Code.HTTPStatus())
 }
 
@@ -327,6 +331,12 @@ func checkPermissions(perms []string) string {
 
 func ceilSeconds(d time.Duration) int {
 	return int(math.Ceil(d.Seconds()))
+}
+
+// answerVerify counts and writes an answer of POST /v1/keys/verify.
+func (s *Server) answerVerify(w http.ResponseWriter, status int, v any) {
+	s.verifier.metrics.respond(endpointVerify, status)
+	writeJSON(w, status, v)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

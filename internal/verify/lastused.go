@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -23,6 +24,8 @@ type usage struct {
 	last    atomic.Int64 // Unix nanoseconds of the last valid verification
 	queued  atomic.Bool
 	flushed int64 // the last time written to status; the flusher's alone
+	// counters are the namespace's verdict counters, resolved on first use.
+	counters atomic.Pointer[[numCodes]prometheus.Counter]
 }
 
 // usageTracker holds the keys used since the last flush.

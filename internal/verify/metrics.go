@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,7 +12,29 @@ import (
 type metrics struct {
 	results [numCodes]prometheus.Counter // resolved once: observing allocates nothing
 	latency prometheus.Histogram
+	// byNamespace counts the verdicts on known keys per namespace; each
+	// key resolves its namespace's counters once (usage.counters).
+	byNamespace *prometheus.CounterVec
+	// responses count the verify endpoints' HTTP answers, resolved once.
+	responses [numEndpoints][numStatuses]prometheus.Counter
 }
+
+// Endpoints and HTTP statuses the responses counter distinguishes; a
+// status outside the list counts as "other".
+type endpoint uint8
+
+const (
+	endpointVerify endpoint = iota
+	endpointAuth
+	numEndpoints
+)
+
+var (
+	endpointNames = [numEndpoints]string{endpointVerify: "verify", endpointAuth: "auth"}
+	statuses      = [...]int{200, 400, 401, 403, 405, 413, 429, 500, 503}
+)
+
+const numStatuses = len(statuses) + 1 // + other
 
 var (
 	resultsDesc = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -24,6 +47,14 @@ var (
 		// 100ns to ~26ms: the core takes well under a microsecond.
 		Buckets: prometheus.ExponentialBuckets(100e-9, 4, 10),
 	})
+	namespaceDesc = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "apikey_namespace_verifications_total",
+		Help: "Verifications of known keys (the token belongs to an ApiKey) by the key's namespace and result; unknown and malformed tokens have no namespace and count only in apikey_verifications_total.",
+	}, []string{"namespace", "result"})
+	responsesDesc = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "apikey_verify_responses_total",
+		Help: "HTTP answers of the verify endpoints by endpoint (verify, auth) and status code; 400, 413 and 5xx are errors (a misconfigured gateway or a failing server), the others are verdicts.",
+	}, []string{"endpoint", "code"})
 	keysDesc = prometheus.NewDesc("apikey_keys",
 		"ApiKeys in the verify index by state (active, disabled, expired, role_missing, no_token).",
 		[]string{"state"}, nil)
@@ -44,9 +75,26 @@ func newMetrics(reg prometheus.Registerer, ix *Index, now func() time.Time) (*me
 	if err != nil {
 		return nil, err
 	}
-	m := &metrics{latency: latency}
+	byNamespace, err := register(reg, namespaceDesc)
+	if err != nil {
+		return nil, err
+	}
+	responses, err := register(reg, responsesDesc)
+	if err != nil {
+		return nil, err
+	}
+	m := &metrics{latency: latency, byNamespace: byNamespace}
 	for c := range numCodes {
 		m.results[c] = results.WithLabelValues(c.String())
+	}
+	for e := range numEndpoints {
+		for i := range numStatuses {
+			code := "other"
+			if i < len(statuses) {
+				code = strconv.Itoa(statuses[i])
+			}
+			m.responses[e][i] = responses.WithLabelValues(endpointNames[e], code)
+		}
 	}
 	if err := reg.Register(&indexCollector{ix: ix, now: now}); err != nil {
 		if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
@@ -67,12 +115,44 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	return c, nil
 }
 
-func (m *metrics) observe(c Code, start time.Time) {
+func (m *metrics) observe(res *Result, start time.Time) {
 	if m == nil {
 		return
 	}
-	m.results[c].Inc()
+	m.results[res.Code].Inc()
+	if res.Key != nil && res.Key.use != nil {
+		m.namespaceCounters(res.Key.use)[res.Code].Inc()
+	}
 	m.latency.Observe(time.Since(start).Seconds())
+}
+
+// namespaceCounters are the key's namespace's counters, looked up in the
+// vector on the key's first verdict and kept with the key after that.
+func (m *metrics) namespaceCounters(u *usage) *[numCodes]prometheus.Counter {
+	if c := u.counters.Load(); c != nil {
+		return c
+	}
+	c := new([numCodes]prometheus.Counter)
+	for code := range numCodes {
+		c[code] = m.byNamespace.WithLabelValues(u.id.Namespace, code.String())
+	}
+	u.counters.Store(c)
+	return c
+}
+
+// respond counts one HTTP answer of a verify endpoint.
+func (m *metrics) respond(e endpoint, status int) {
+	if m == nil {
+		return
+	}
+	i := len(statuses)
+	for j, s := range statuses {
+		if s == status {
+			i = j
+			break
+		}
+	}
+	m.responses[e][i].Inc()
 }
 
 // indexCollector reports the index's keys when Prometheus scrapes, so
