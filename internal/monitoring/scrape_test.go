@@ -128,7 +128,7 @@ func issueKey(ctx context.Context, t *testing.T, env *devenv.Env) string {
 // index follows the cache), then once with a permission it lacks.
 func verify(t *testing.T, port int, tok string) {
 	ask := func(perm string) int {
-		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/v1/auth?permission=%s", port, perm), nil)
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/v1/auth?namespace=default&permission=%s", port, perm), nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
