@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -167,6 +169,64 @@ type PreviousHash struct {
 	ValidUntil metav1.Time `json:"validUntil"`
 }
 
+// KeyUsage counts the verifications of a key's tokens: each verify replica
+// adds what it saw since its last write, about once a minute, so the
+// figures lag by up to that much. Unknown and malformed tokens belong to no
+// key and are not counted here.
+type KeyUsage struct {
+	// allowed is the number of successful verifications since since.
+	// +optional
+	Allowed int64 `json:"allowed"`
+
+	// refused is the number of refused verifications of the key's tokens
+	// (disabled, expired, address not allowed, permission missing, rate
+	// limited, wrong namespace or audience) since since.
+	// +optional
+	Refused int64 `json:"refused"`
+
+	// since is when counting began.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+
+	// hourly holds the counts of the last 24 hours, one entry per clock
+	// hour (UTC) with verifications, oldest first; their sum is the
+	// last-24-hours figure.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=25
+	Hourly []HourlyUsage `json:"hourly,omitempty"`
+}
+
+// HourlyUsage is one hour's verifications of a key.
+type HourlyUsage struct {
+	// hour is the start of the clock hour (UTC).
+	// +required
+	Hour metav1.Time `json:"hour"`
+
+	// allowed verifications in that hour.
+	// +optional
+	Allowed int64 `json:"allowed"`
+
+	// refused verifications in that hour.
+	// +optional
+	Refused int64 `json:"refused"`
+}
+
+// Last24h sums the hourly counts of the 24 hours before now.
+func (u *KeyUsage) Last24h(now time.Time) (allowed, refused int64) {
+	if u == nil {
+		return 0, 0
+	}
+	from := now.Add(-24 * time.Hour)
+	for _, h := range u.Hourly {
+		if !h.Hour.Time.Before(from.Truncate(time.Hour)) {
+			allowed += h.Allowed
+			refused += h.Refused
+		}
+	}
+	return allowed, refused
+}
+
 // ApiKeyStatus is what the operator observed and did. It never holds the
 // token itself: only its hash and a short, non-secret prefix.
 type ApiKeyStatus struct {
@@ -219,6 +279,11 @@ type ApiKeyStatus struct {
 	// lastUsedAt is when the key last verified, to within a minute.
 	// +optional
 	LastUsedAt *metav1.Time `json:"lastUsedAt,omitempty"`
+
+	// usage counts the key's verifications, summed over every verify
+	// replica and written with lastUsedAt, about once a minute.
+	// +optional
+	Usage *KeyUsage `json:"usage,omitempty"`
 
 	// observedRotateAnnotation is the value of the
 	// keys.apikey-operator.io/rotate annotation that was last acted on.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -86,6 +87,7 @@ func (r *reviewStorage) Create(ctx context.Context, obj runtime.Object, createVa
 		if !k.ExpiresAt.IsZero() {
 			out.Status.ApiKey.ExpiresAt = &metav1.Time{Time: k.ExpiresAt}
 		}
+		out.Status.ApiKey.Usage = reviewedUsage(k, time.Now())
 	}
 	return out, nil
 }
@@ -129,4 +131,20 @@ func validateScope(path *field.Path, list []string) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// reviewedUsage is the key's recorded usage with its last-24-hours figures.
+func reviewedUsage(k *verify.Key, now time.Time) *accessv1.ReviewedUsage {
+	if k.Usage == nil && k.LastUsedAt.IsZero() {
+		return nil
+	}
+	u := &accessv1.ReviewedUsage{}
+	if k.Usage != nil {
+		u.Allowed, u.Refused = k.Usage.Allowed, k.Usage.Refused
+		u.AllowedLast24h, u.RefusedLast24h = k.Usage.Last24h(now)
+	}
+	if !k.LastUsedAt.IsZero() {
+		u.LastUsedAt = &metav1.Time{Time: k.LastUsedAt}
+	}
+	return u
 }

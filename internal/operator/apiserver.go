@@ -120,7 +120,7 @@ func AddAPIServer(ctx context.Context, mgr ctrl.Manager, o *APIServerOptions) er
 			return fmt.Errorf("watch %T: %w", obj, err)
 		}
 	}
-	vs, err := verify.NewServer(o.Verify, verify.Deps{Informers: mgr.GetCache(), Client: mgr.GetClient()})
+	vs, err := verify.NewServer(o.Verify, verify.Deps{Informers: mgr.GetCache(), Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()})
 	if err != nil {
 		return fmt.Errorf("verify server: %w", err)
 	}

@@ -123,7 +123,7 @@ func printTable(out io.Writer, keys []keysv1.ApiKey, withNamespace bool, now tim
 	if withNamespace {
 		fmt.Fprint(w, "NAMESPACE\t")
 	}
-	fmt.Fprintln(w, "NAME\tREADY\tENABLED\tPREFIX\tEXPIRES\tLAST USED\tUSED 24H\tROLE")
+	fmt.Fprintln(w, "NAME\tREADY\tENABLED\tPREFIX\tEXPIRES\tLAST USED\t24H OK/REFUSED\tROLE")
 	for _, k := range keys {
 		if withNamespace {
 			fmt.Fprintf(w, "%s\t", k.Namespace)
@@ -134,7 +134,7 @@ func printTable(out io.Writer, keys []keysv1.ApiKey, withNamespace bool, now tim
 		}
 		fmt.Fprintf(w, "%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\n", k.Name, readyColumn(&k), k.Spec.Enabled == nil || *k.Spec.Enabled,
 			k.Status.KeyPrefix, orDefault(relativeOr(tm(k.Status.ExpiresAt), now), "-"),
-			orDefault(relativeOr(tm(k.Status.LastUsedAt), now), "never"), usageColumn(&k), orDefault(role, "-"))
+			orDefault(relativeOr(tm(k.Status.LastUsedAt), now), "never"), usageColumn(&k, now), orDefault(role, "-"))
 	}
 }
 
@@ -157,5 +157,11 @@ func relativeOr(t, now time.Time) string {
 	return relative(t, now)
 }
 
-// usageColumn is filled in by the usage counters (status.usage).
-func usageColumn(k *keysv1.ApiKey) string { return "-" }
+// usageColumn is the last 24 hours' verifications: allowed/refused.
+func usageColumn(k *keysv1.ApiKey, now time.Time) string {
+	if k.Status.Usage == nil {
+		return "-"
+	}
+	a, r := k.Status.Usage.Last24h(now)
+	return fmt.Sprintf("%d/%d", a, r)
+}

@@ -175,6 +175,29 @@ var _ = Describe("kubectl apikey", func() {
 		Expect(bad.stderr).To(ContainSubstring("7d"))
 	})
 
+	It("shows usage in status, list and verify (through ApiKeyReview)", func() {
+		ns := newNamespace(ctx)
+		plugin(ns, "create", "counted", "--permission", "invoices:read", "--wait")
+		tok := secretToken(ctx, ns, "counted")
+		now := time.Now().UTC()
+		// As the verify replicas write it (internal/verify tests the writing).
+		patch, _ := json.Marshal(map[string]any{"status": map[string]any{"usage": map[string]any{
+			"allowed": 1234, "refused": 56, "since": now.Add(-72 * time.Hour).Format(time.RFC3339),
+			"hourly": []map[string]any{
+				{"hour": now.Add(-30 * time.Hour).Truncate(time.Hour).Format(time.RFC3339), "allowed": 1000, "refused": 50},
+				{"hour": now.Truncate(time.Hour).Format(time.RFC3339), "allowed": 34, "refused": 6},
+			},
+		}}})
+		Expect(k8s.Status().Patch(ctx, &keysv1.ApiKey{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "counted"}},
+			client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+
+		Expect(plugin(ns, "status", "counted").stdout).To(ContainSubstring("34 allowed, 6 refused in the last 24h; 1234 allowed, 56 refused in total"))
+		Expect(plugin(ns, "list").stdout).To(MatchRegexp(`counted\s+True.*\s34/6\s`))
+		Eventually(func() string {
+			return kubectlRun(tok+"\n", "apikey", "-n", ns, "verify", "--key-from-stdin", "--permission", "invoices:read").stdout
+		}).WithTimeout(10 * time.Second).Should(ContainSubstring("34 allowed, 6 refused in the last 24h; 1234 allowed, 56 refused in total"))
+	})
+
 	It("says what to do when a key does not exist", func() {
 		ns := newNamespace(ctx)
 		for _, sub := range []string{"status", "rotate", "disable", "token"} {

@@ -63,7 +63,7 @@ func describe(out io.Writer, k *keysv1.ApiKey, now time.Time) {
 	field("Issued", "%s", when(tm(k.Status.IssuedAt), now))
 	field("Expires", "%s", when(tm(k.Status.ExpiresAt), now))
 	field("Last used", "%s", orDefault(when(tm(k.Status.LastUsedAt), now), "never"))
-	field("Usage", "%s", usageSummary(k))
+	field("Usage", "%s", usageSummary(k, now))
 	field("Rotation", "%s", rotationSummary(k, now))
 	field("Secret", "%s (data key %s)", secretName(k), keysv1.SecretKeyField)
 	if len(k.Status.Conditions) > 0 {
@@ -142,5 +142,16 @@ func tm(t *metav1.Time) time.Time {
 	return t.Time
 }
 
-// usageSummary is filled in by the usage counters (status.usage).
-func usageSummary(k *keysv1.ApiKey) string { return "not recorded" }
+// usageSummary is status.usage for people: totals and the last 24 hours.
+func usageSummary(k *keysv1.ApiKey, now time.Time) string {
+	u := k.Status.Usage
+	if u == nil {
+		return "none recorded"
+	}
+	a24, r24 := u.Last24h(now)
+	s := fmt.Sprintf("%d allowed, %d refused in the last 24h; %d allowed, %d refused in total", a24, r24, u.Allowed, u.Refused)
+	if u.Since != nil {
+		s += " since " + u.Since.UTC().Format(time.RFC3339)
+	}
+	return s
+}

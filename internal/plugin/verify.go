@@ -140,4 +140,11 @@ func printVerdict(out io.Writer, s *accessv1.ApiKeyReviewStatus, now time.Time) 
 	if k.ExpiresAt != nil {
 		fmt.Fprintf(w, "Expires:\t%s\n", when(k.ExpiresAt.Time, now))
 	}
+	if u := k.Usage; u != nil {
+		fmt.Fprintf(w, "Usage:\t%d allowed, %d refused in the last 24h; %d allowed, %d refused in total\n",
+			u.AllowedLast24h, u.RefusedLast24h, u.Allowed, u.Refused)
+		if u.LastUsedAt != nil {
+			fmt.Fprintf(w, "Last used:\t%s\n", when(u.LastUsedAt.Time, now))
+		}
+	}
 }

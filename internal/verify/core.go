@@ -99,6 +99,13 @@ func (v *Verifier) verify(req *Request, now time.Time) Result {
 		return Result{Code: NotFound}
 	}
 	k := e.key
+	res := v.judge(req, k, at)
+	v.usage.record(k.use, res.Code == Valid, at)
+	return res
+}
+
+// judge decides on a request with a known key, in the order of the checks.
+func (v *Verifier) judge(req *Request, k *Key, at int64) Result {
 	// Whose key it is comes first: a key from outside the request's scope
 	// tells nothing of its state (disabled, expired, permissions).
 	switch {
@@ -121,10 +128,8 @@ func (v *Verifier) verify(req *Request, now time.Time) Result {
 		allowed, res.RateLimit = k.limit.take(at)
 		if !allowed {
 			res.Code, res.RetryAfter = RateLimited, res.RateLimit.RetryAfter
-			return res
 		}
 	}
-	v.usage.touch(k.use, at)
 	return res
 }
 

@@ -38,6 +38,12 @@ type Key struct {
 	// forward-auth answer allocates nothing for it.
 	PermissionsHeader string
 
+	// Usage and LastUsedAt are the key's status.usage and lastUsedAt as
+	// the informer last saw them (up to a flush interval behind); Usage
+	// is shared and must not be changed.
+	Usage      *keysv1.KeyUsage
+	LastUsedAt time.Time
+
 	// identity holds the forward-auth answer's header values, built once
 	// with the snapshot: header values are slices, and making them per
 	// request would cost three allocations on the hot path.
@@ -61,6 +67,8 @@ type spec struct {
 	expiresAt  time.Time
 	rateLimit  keysv1.RateLimitSpec // zero: no limit
 	badAllowed bool                 // an allowedIPs entry did not parse: allow no address
+	usage      *keysv1.KeyUsage     // as status last recorded it; read-only
+	lastUsedAt time.Time
 }
 
 func specOf(k *keysv1.ApiKey) spec {
@@ -84,6 +92,10 @@ func specOf(k *keysv1.ApiKey) spec {
 		s.expiresAt = k.Spec.ExpiresAt.Time
 	case k.Status.ExpiresAt != nil:
 		s.expiresAt = k.Status.ExpiresAt.Time
+	}
+	s.usage = k.Status.Usage.DeepCopy()
+	if k.Status.LastUsedAt != nil {
+		s.lastUsedAt = k.Status.LastUsedAt.Time
 	}
 	if rl := k.Spec.RateLimit; rl != nil && rl.RequestsPerSecond > 0 {
 		s.rateLimit = *rl
@@ -126,6 +138,8 @@ func build(s *spec, rolePerms []string, roleFound bool, limit *bucket, use *usag
 		Permissions:       perms,
 		Audiences:         s.audiences,
 		PermissionsHeader: strings.Join(perms, ","),
+		Usage:             s.usage,
+		LastUsedAt:        s.lastUsedAt,
 		limit:             limit,
 		use:               use,
 	}

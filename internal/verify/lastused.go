@@ -3,6 +3,8 @@ package verify
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,15 +19,24 @@ import (
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 )
 
-// usage is when one key last verified. The verify path only stores a time
-// and, once per flush, queues the key; the flusher writes status.
+// usage is what this replica saw of one key: when it last verified, and
+// how often it was allowed and refused. The verify path only adds to
+// counters and, once per flush, queues the key; the flusher writes the
+// difference since its last write into status.
 type usage struct {
-	id      types.NamespacedName
-	last    atomic.Int64 // Unix nanoseconds of the last valid verification
-	queued  atomic.Bool
-	flushed int64 // the last time written to status; the flusher's alone
+	id   types.NamespacedName
+	last atomic.Int64 // Unix nanoseconds of the last valid verification
+	// allowed and refused only grow (since this replica began tracking
+	// the key): the per-key metric reads them, the flusher writes their
+	// growth since its last write.
+	allowed, refused atomic.Int64
+	queued           atomic.Bool
 	// counters are the namespace's verdict counters, resolved on first use.
 	counters atomic.Pointer[[numCodes]prometheus.Counter]
+
+	// The flusher's alone: what is already in status.
+	flushed                        int64 // lastUsedAt
+	flushedAllowed, flushedRefused int64
 }
 
 // usageTracker holds the keys used since the last flush.
@@ -34,20 +45,20 @@ type usageTracker struct {
 	pending []*usage
 }
 
-// touch records a use. It allocates nothing once the pending list has
-// grown to the number of keys in use, and stores at most once a second
-// per key so that busy keys do not bounce one cache line between cores.
-func (t *usageTracker) touch(u *usage, now int64) {
-	if now-u.last.Load() < int64(time.Second) {
-		return
+// record counts one verdict on a known key. It allocates nothing once the
+// pending list has grown to the number of keys in use. The time is stored
+// at most once a second per key so that busy keys do not bounce one more
+// cache line between cores.
+func (t *usageTracker) record(u *usage, valid bool, now int64) {
+	if valid {
+		u.allowed.Add(1)
+		if now-u.last.Load() >= int64(time.Second) {
+			u.last.Store(now)
+		}
+	} else {
+		u.refused.Add(1)
 	}
-	u.last.Store(now)
-	if u.queued.Load() || !u.queued.CompareAndSwap(false, true) {
-		return
-	}
-	t.mu.Lock()
-	t.pending = append(t.pending, u)
-	t.mu.Unlock()
+	t.requeue(u)
 }
 
 // drain takes the queued keys.
@@ -59,16 +70,33 @@ func (t *usageTracker) drain() []*usage {
 	return out
 }
 
-// flusher writes status.lastUsedAt for the keys used since its last run,
-// once per interval (at least a minute), a few writes at a time: each is
-// a merge patch of the status subresource holding only lastUsedAt, so it
+func (t *usageTracker) requeue(u *usage) {
+	if u.queued.Load() || !u.queued.CompareAndSwap(false, true) {
+		return
+	}
+	t.mu.Lock()
+	t.pending = append(t.pending, u)
+	t.mu.Unlock()
+}
+
+// flusher writes status.lastUsedAt and status.usage for the keys used
+// since its last run, once per interval (at least a minute), a few writes
+// at a time. Every replica adds its own counts: each write reads the key,
+// adds this replica's growth since its last write, and patches status with
+// the resourceVersion it read, so two replicas writing at once conflict
+// and the loser adds again onto the winner's figures instead of
+// overwriting them. The patch holds only lastUsedAt and usage, so it
 // cannot undo what the controller writes.
 type flusher struct {
-	tracker  *usageTracker
-	client   client.Client
+	tracker *usageTracker
+	client  client.Client
+	// reader reads the key again after a conflict, bypassing a cache that
+	// may not have seen the other replica's write yet; default client.
+	reader   client.Reader
 	interval time.Duration
 	workers  int
 	log      logr.Logger
+	now      func() time.Time
 }
 
 func (f *flusher) run(ctx context.Context) {
@@ -107,47 +135,105 @@ func (f *flusher) flush(ctx context.Context) {
 	wg.Wait()
 }
 
+// delta is what one replica adds to a key's status in one write.
+type delta struct {
+	last             int64 // 0: no valid verification since the last write
+	allowed, refused int64
+}
+
 func (f *flusher) write(ctx context.Context, u *usage) {
-	// Unqueue before reading the time: a use racing with this write queues
-	// the key again for the next flush instead of being lost.
+	// Unqueue before reading the counters: a use racing with this write
+	// queues the key again for the next flush instead of being lost.
 	u.queued.Store(false)
-	last := u.last.Load()
-	if last <= u.flushed {
+	d := delta{allowed: u.allowed.Load() - u.flushedAllowed, refused: u.refused.Load() - u.flushedRefused}
+	if last := u.last.Load(); last > u.flushed {
+		d.last = last
+	}
+	if d == (delta{}) {
 		return
 	}
-	err := patchLastUsed(ctx, f.client, u.id, time.Unix(0, last))
+	err := f.apply(ctx, u.id, d)
 	switch {
-	case err == nil:
-		u.flushed = last
-	case apierrors.IsNotFound(err):
-		// The key is gone; nothing to record.
+	case err == nil, apierrors.IsNotFound(err):
+		// Written, or the key is gone and there is nothing to record.
+		u.flushed = max(u.flushed, d.last)
+		u.flushedAllowed += d.allowed
+		u.flushedRefused += d.refused
 	default:
-		f.log.Error(err, "record lastUsedAt", "apikey", u.id.String())
+		f.log.Error(err, "record usage and lastUsedAt", "apikey", u.id.String())
 		f.tracker.requeue(u)
 	}
 }
 
-func (t *usageTracker) requeue(u *usage) {
-	if u.queued.CompareAndSwap(false, true) {
-		t.mu.Lock()
-		t.pending = append(t.pending, u)
-		t.mu.Unlock()
+// conflictRetries bounds the read-add-write rounds of one write; what is
+// not written is kept for the next flush.
+const conflictRetries = 5
+
+// apply adds d to the key's status under optimistic concurrency.
+func (f *flusher) apply(ctx context.Context, id types.NamespacedName, d delta) error {
+	reader := client.Reader(f.client)
+	var err error
+	for range conflictRetries {
+		key := &keysv1.ApiKey{}
+		if err = reader.Get(ctx, id, key); err != nil {
+			return err
+		}
+		body, merr := json.Marshal(usagePatchOf(key, d, f.now()))
+		if merr != nil {
+			return merr
+		}
+		err = f.client.Status().Patch(ctx, key, client.RawPatch(types.MergePatchType, body))
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+		if f.reader != nil {
+			reader = f.reader
+		}
 	}
+	return errors.Join(errors.New("another writer kept changing the key"), err)
 }
 
-type lastUsedPatch struct {
+type usagePatch struct {
+	Metadata struct {
+		// ResourceVersion makes the merge patch conditional: it fails
+		// with 409 Conflict if the key changed since it was read.
+		ResourceVersion string `json:"resourceVersion"`
+	} `json:"metadata"`
 	Status struct {
-		LastUsedAt metav1.Time `json:"lastUsedAt"`
+		LastUsedAt *metav1.Time     `json:"lastUsedAt,omitempty"`
+		Usage      *keysv1.KeyUsage `json:"usage"`
 	} `json:"status"`
 }
 
-func patchLastUsed(ctx context.Context, c client.Client, id types.NamespacedName, at time.Time) error {
-	var p lastUsedPatch
-	p.Status.LastUsedAt = metav1.NewTime(at.UTC().Truncate(time.Second))
-	body, err := json.Marshal(p)
-	if err != nil {
-		return err
+// usagePatchOf adds d to the key's usage as read, at now: the totals, the
+// current hour's entry, and lastUsedAt when d's is later. Hours older than
+// a day are dropped.
+func usagePatchOf(key *keysv1.ApiKey, d delta, now time.Time) usagePatch {
+	var p usagePatch
+	p.Metadata.ResourceVersion = key.ResourceVersion
+	u := key.Status.Usage.DeepCopy()
+	if u == nil {
+		u = &keysv1.KeyUsage{Since: &metav1.Time{Time: now.UTC().Truncate(time.Second)}}
 	}
-	key := &keysv1.ApiKey{ObjectMeta: metav1.ObjectMeta{Namespace: id.Namespace, Name: id.Name}}
-	return c.Status().Patch(ctx, key, client.RawPatch(types.MergePatchType, body))
+	u.Allowed += d.allowed
+	u.Refused += d.refused
+	hour := metav1.NewTime(now.UTC().Truncate(time.Hour))
+	from := hour.Add(-23 * time.Hour)
+	u.Hourly = slices.DeleteFunc(u.Hourly, func(h keysv1.HourlyUsage) bool { return h.Hour.Time.Before(from) })
+	i := slices.IndexFunc(u.Hourly, func(h keysv1.HourlyUsage) bool { return h.Hour.Equal(&hour) })
+	if i < 0 {
+		u.Hourly = append(u.Hourly, keysv1.HourlyUsage{Hour: hour})
+		slices.SortFunc(u.Hourly, func(a, b keysv1.HourlyUsage) int { return a.Hour.Compare(b.Hour.Time) })
+		i = slices.IndexFunc(u.Hourly, func(h keysv1.HourlyUsage) bool { return h.Hour.Equal(&hour) })
+	}
+	u.Hourly[i].Allowed += d.allowed
+	u.Hourly[i].Refused += d.refused
+	p.Status.Usage = u
+	if d.last != 0 {
+		at := metav1.NewTime(time.Unix(0, d.last).UTC().Truncate(time.Second))
+		if key.Status.LastUsedAt == nil || key.Status.LastUsedAt.Before(&at) {
+			p.Status.LastUsedAt = &at
+		}
+	}
+	return p
 }

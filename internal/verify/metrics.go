@@ -1,10 +1,12 @@
 package verify
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // metrics of the verify path. No label ever holds a token or a hash: keys
@@ -206,4 +208,39 @@ func stateOf(rec *record, now time.Time) string {
 		return "expired"
 	}
 	return "active"
+}
+
+var perKeyDesc = prometheus.NewDesc("apikey_key_verifications_total",
+	"Verifications of each ApiKey's tokens on this replica since it started, by result (allowed, refused); only with --metrics-per-key.",
+	[]string{"namespace", "name", "result"}, nil)
+
+// registerPerKey adds the per-key counters, read from the index at each
+// scrape so a deleted key's series go with it.
+func registerPerKey(reg prometheus.Registerer, ix *Index) error {
+	if reg == nil {
+		reg = ctrlmetrics.Registry
+	}
+	if err := reg.Register(perKeyCollector{ix}); err != nil {
+		if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
+			return fmt.Errorf("register per-key metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+type perKeyCollector struct{ ix *Index }
+
+func (c perKeyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- perKeyDesc }
+
+func (c perKeyCollector) Collect(ch chan<- prometheus.Metric) {
+	c.ix.mu.Lock()
+	uses := make([]*usage, 0, len(c.ix.records))
+	for _, rec := range c.ix.records {
+		uses = append(uses, rec.use)
+	}
+	c.ix.mu.Unlock()
+	for _, u := range uses {
+		ch <- prometheus.MustNewConstMetric(perKeyDesc, prometheus.CounterValue, float64(u.allowed.Load()), u.id.Namespace, u.id.Name, "allowed")
+		ch <- prometheus.MustNewConstMetric(perKeyDesc, prometheus.CounterValue, float64(u.refused.Load()), u.id.Namespace, u.id.Name, "refused")
+	}
 }

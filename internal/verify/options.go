@@ -30,6 +30,9 @@ type Options struct {
 	// LastUsedFlushInterval is how often status.lastUsedAt is written for
 	// the keys used since; at least a minute.
 	LastUsedFlushInterval time.Duration
+	// MetricsPerKey exports apikey_key_verifications_total with a series
+	// per key: off by default for its cardinality.
+	MetricsPerKey bool
 }
 
 // NewOptions returns the defaults of DESIGN.md.
@@ -51,7 +54,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&o.FailureRate, "verify-failure-rate", o.FailureRate, "Failed verifications (unknown or malformed keys) each source address may make per second before getting 429; 0 turns the guard off. Valid keys are never limited by it.")
 	fs.IntVar(&o.FailureBurst, "verify-failure-burst", o.FailureBurst, "Failed verifications a source address may make at once.")
 	fs.BoolVar(&o.AnyNamespace, "verify-any-namespace", o.AnyNamespace, "Accept verifications (forward-auth, POST /v1/keys/verify, ApiKeyReview) that name no namespace and no audience, for keys of every namespace. Only for single-tenant clusters: with it, a key minted in any namespace opens every gateway that does not name its namespace or audience. Without it such verifications are refused (400, or reason Unscoped).")
-	fs.DurationVar(&o.LastUsedFlushInterval, "last-used-flush-interval", o.LastUsedFlushInterval, "How often status.lastUsedAt is written, in one batch, for the keys used since; at least 1m.")
+	fs.DurationVar(&o.LastUsedFlushInterval, "last-used-flush-interval", o.LastUsedFlushInterval, "How often status.lastUsedAt and status.usage are written, in one batch, for the keys used since; at least 1m.")
+	fs.BoolVar(&o.MetricsPerKey, "metrics-per-key", o.MetricsPerKey, "Export apikey_key_verifications_total{namespace,name,result} with two series per ApiKey (allowed, refused) on every verify replica. Off by default: with many keys it multiplies the series Prometheus stores (docs/operations.md).")
 }
 
 // Validate reports options that cannot work, saying how to fix them.

@@ -24,8 +24,12 @@ import (
 type Deps struct {
 	// Informers of ApiKey and ApiKeyRole: the manager's cache. Required.
 	Informers cache.Informers
-	// Client writes status.lastUsedAt; nil leaves lastUsedAt unrecorded.
+	// Client writes status.lastUsedAt and status.usage; nil leaves them
+	// unrecorded.
 	Client client.Client
+	// APIReader reads a key from the API server after a write conflicted
+	// with another replica's; nil: Client.
+	APIReader client.Reader
 	// Registerer for the metrics; default controller-runtime's registry,
 	// which the manager serves on its metrics endpoint.
 	Registerer prometheus.Registerer
@@ -73,7 +77,13 @@ func NewServerFromIndex(o *Options, ix *Index, d Deps) (*Server, error) {
 		return nil, err
 	}
 	if d.Client != nil {
-		s.flusher = &flusher{tracker: s.verifier.usage, client: d.Client, interval: o.LastUsedFlushInterval, workers: 4, log: s.log}
+		s.flusher = &flusher{tracker: s.verifier.usage, client: d.Client, reader: d.APIReader, interval: o.LastUsedFlushInterval,
+			workers: 4, log: s.log, now: s.verifier.clock.Now}
+	}
+	if o.MetricsPerKey {
+		if err := registerPerKey(d.Registerer, ix); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

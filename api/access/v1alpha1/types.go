@@ -92,6 +92,23 @@ type ReviewedApiKey struct {
 	Permissions []string `json:"permissions,omitempty"`
 	// +optional
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+	// usage is the key's usage as its status last recorded it (written
+	// about once a minute, summed over every verify replica).
+	// +optional
+	Usage *ReviewedUsage `json:"usage,omitempty"`
+}
+
+// ReviewedUsage counts a key's verifications.
+type ReviewedUsage struct {
+	// allowed and refused are the totals since counting began.
+	Allowed int64 `json:"allowed"`
+	Refused int64 `json:"refused"`
+	// allowedLast24h and refusedLast24h are those of the last 24 hours.
+	AllowedLast24h int64 `json:"allowedLast24h"`
+	RefusedLast24h int64 `json:"refusedLast24h"`
+	// lastUsedAt is when the key last verified, to within a minute.
+	// +optional
+	LastUsedAt *metav1.Time `json:"lastUsedAt,omitempty"`
 }
 
 // AddToScheme registers ApiKeyReview for clients.

@@ -40,3 +40,8 @@ func (in ApiKeyReviewStatus) OpenAPIModelName() string {
 func (in ReviewedApiKey) OpenAPIModelName() string {
 	return "io.apikey-operator.access.v1alpha1.ReviewedApiKey"
 }
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ReviewedUsage) OpenAPIModelName() string {
+	return "io.apikey-operator.access.v1alpha1.ReviewedUsage"
+}

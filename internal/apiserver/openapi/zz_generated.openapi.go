@@ -36,6 +36,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.ApiKeyReviewSpec{}.OpenAPIModelName():    schema_apikey_operator_api_access_v1alpha1_ApiKeyReviewSpec(ref),
 		v1alpha1.ApiKeyReviewStatus{}.OpenAPIModelName():  schema_apikey_operator_api_access_v1alpha1_ApiKeyReviewStatus(ref),
 		v1alpha1.ReviewedApiKey{}.OpenAPIModelName():      schema_apikey_operator_api_access_v1alpha1_ReviewedApiKey(ref),
+		v1alpha1.ReviewedUsage{}.OpenAPIModelName():       schema_apikey_operator_api_access_v1alpha1_ReviewedUsage(ref),
 		v1.APIGroup{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_APIGroup(ref),
 		v1.APIGroupList{}.OpenAPIModelName():              schema_pkg_apis_meta_v1_APIGroupList(ref),
 		v1.APIResource{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_APIResource(ref),
@@ -325,8 +326,66 @@ func schema_apikey_operator_api_access_v1alpha1_ReviewedApiKey(ref common.Refere
 							Ref: ref(v1.Time{}.OpenAPIModelName()),
 						},
 					},
+					"usage": {
+						SchemaProps: spec.SchemaProps{
+							Description: "usage is the key's usage as its status last recorded it (written about once a minute, summed over every verify replica).",
+							Ref:         ref(v1alpha1.ReviewedUsage{}.OpenAPIModelName()),
+						},
+					},
 				},
 				Required: []string{"namespace", "name", "keyPrefix"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha1.ReviewedUsage{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apikey_operator_api_access_v1alpha1_ReviewedUsage(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ReviewedUsage counts a key's verifications.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"allowed": {
+						SchemaProps: spec.SchemaProps{
+							Description: "allowed and refused are the totals since counting began.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"refused": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int64",
+						},
+					},
+					"allowedLast24h": {
+						SchemaProps: spec.SchemaProps{
+							Description: "allowedLast24h and refusedLast24h are those of the last 24 hours.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"refusedLast24h": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int64",
+						},
+					},
+					"lastUsedAt": {
+						SchemaProps: spec.SchemaProps{
+							Description: "lastUsedAt is when the key last verified, to within a minute.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"allowed", "refused", "allowedLast24h", "refusedLast24h"},
 			},
 		},
 		Dependencies: []string{
