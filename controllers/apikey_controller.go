@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,7 +33,11 @@ import (
 
 // roleRefIndex indexes ApiKeys by the ApiKeyRole they name, so a role's
 // arrival wakes exactly the keys that wait for it.
-const roleRefIndex = "spec.roleRef.name"
+const (
+	roleRefIndex = "spec.roleRef.name"
+	// tokenHashIndex indexes keys by every hash they verify (ApiKey.TokenHashes).
+	tokenHashIndex = "controller.tokenHash"
+)
 
 // notOwnedRetry is how often a key whose Secret name is taken by a Secret
 // the operator does not own looks again: the operator does not watch
@@ -113,6 +118,7 @@ func (r *ApiKeyReconciler) reconcile(ctx context.Context, key *keysv1.ApiKey) (c
 			return ctrl.Result{}, err
 		}
 	}
+	r.endGraceIfAsked(key)
 	prunePreviousHashes(&key.Status, now)
 	if err := r.checkRole(ctx, s); err != nil {
 		return ctrl.Result{}, err
@@ -146,7 +152,9 @@ func (r *ApiKeyReconciler) ensureSecret(ctx context.Context, s *scope) (*corev1.
 	if err := r.claim(ctx, key, secret); err != nil {
 		return nil, err
 	}
-	r.recordToken(s, secret)
+	if err := r.recordToken(ctx, s, secret); err != nil {
+		return nil, err
+	}
 	if s.ready != nil {
 		return nil, nil
 	}
@@ -168,12 +176,12 @@ func (r *ApiKeyReconciler) labelledOurs(ctx context.Context, secret *corev1.Secr
 }
 
 // recordToken makes status follow the token in the Secret.
-func (r *ApiKeyReconciler) recordToken(s *scope, secret *corev1.Secret) {
+func (r *ApiKeyReconciler) recordToken(ctx context.Context, s *scope, secret *corev1.Secret) error {
 	key := s.key
 	value := string(secret.Data[keysv1.SecretKeyField])
 	hash := token.Hash(value)
 	if hash == key.Status.Hash {
-		return
+		return nil
 	}
 	if err := token.WellFormed(value); err != nil {
 		// A Secret without a usable token must not leave an older hash
@@ -182,7 +190,21 @@ func (r *ApiKeyReconciler) recordToken(s *scope, secret *corev1.Secret) {
 		s.notReady(keysv1.ReasonSecretInvalid, fmt.Sprintf(
 			"Secret %q has no usable token under data key %q (%d to %d printable characters without spaces); delete the Secret to mint a new key",
 			secret.Name, keysv1.SecretKeyField, token.MinLen, token.MaxLen))
-		return
+		return nil
+	}
+	taken, err := r.tokenTaken(ctx, key, secret, hash)
+	if err != nil {
+		return err
+	}
+	if taken {
+		// One token, one key: a token copied from another key (another
+		// tenant's, say) is never adopted, and the key's older token
+		// stops too, as with an unusable Secret.
+		key.Status.Hash, key.Status.KeyPrefix = "", ""
+		s.notReady(keysv1.ReasonTokenInUse, fmt.Sprintf(
+			"the token in Secret %q belongs to another ApiKey, and a token belongs to one key only; delete the Secret to mint a new token, or put another token in it",
+			secret.Name))
+		return nil
 	}
 	switch {
 	case key.Status.Hash == "":
@@ -193,7 +215,7 @@ func (r *ApiKeyReconciler) recordToken(s *scope, secret *corev1.Secret) {
 		// A rotation wrote the Secret and stopped before status: finish it
 		// with the token already there rather than minting another.
 		r.finishRotation(s, hash, value)
-		return
+		return nil
 	default:
 		r.event(key, corev1.EventTypeNormal, "SecretAdopted", "Adopt",
 			"The token in Secret %s was replaced; the key now verifies with %s and the old token no longer works", secret.Name, token.DisplayPrefix(value))
@@ -202,6 +224,33 @@ func (r *ApiKeyReconciler) recordToken(s *scope, secret *corev1.Secret) {
 	key.Status.KeyPrefix = token.DisplayPrefix(value)
 	key.Status.IssuedAt = &s.stamp
 	key.Status.ObservedRotateAnnotation = key.Annotations[keysv1.RotateAnnotation]
+	return nil
+}
+
+// tokenTaken tells whether another ApiKey, in any namespace the operator
+// serves, verifies with the token whose hash is given. A refusal is
+// remembered on the Secret (TokenInUseAnnotation), so the key stays
+// refused with that token after the other key is deleted: otherwise a
+// tenant could copy a token and wait for its owner to let go of it.
+func (r *ApiKeyReconciler) tokenTaken(ctx context.Context, key *keysv1.ApiKey, secret *corev1.Secret, hash string) (bool, error) {
+	if secret.Annotations[keysv1.TokenInUseAnnotation] == hash {
+		return true, nil
+	}
+	keys := &keysv1.ApiKeyList{}
+	if err := r.List(ctx, keys, client.MatchingFields{tokenHashIndex: hash}); err != nil {
+		return false, fmt.Errorf("list keys by token hash: %w", err)
+	}
+	if !slices.ContainsFunc(keys.Items, func(k keysv1.ApiKey) bool { return k.UID != key.UID }) {
+		return false, nil
+	}
+	before := secret.DeepCopy()
+	metav1.SetMetaDataAnnotation(&secret.ObjectMeta, keysv1.TokenInUseAnnotation, hash)
+	if err := r.Patch(ctx, secret, client.MergeFrom(before)); err != nil {
+		return false, fmt.Errorf("mark secret's token as in use: %w", err)
+	}
+	r.event(key, corev1.EventTypeWarning, keysv1.ReasonTokenInUse, "Adopt",
+		"Refused the token in Secret %s: another ApiKey uses it", secret.Name)
+	return true, nil
 }
 
 // issue mints a token into a new Secret.
@@ -279,6 +328,23 @@ func (r *ApiKeyReconciler) finishRotation(s *scope, hash, value string) {
 	key.Status.ObservedRotateAnnotation = key.Annotations[keysv1.RotateAnnotation]
 	r.event(key, corev1.EventTypeNormal, "Rotated", "Rotate",
 		"Rotated to key %s; the previous token works for %s more", key.Status.KeyPrefix, gracePeriod(key))
+}
+
+// endGraceIfAsked drops every previous hash when the end-grace-period
+// annotation changed: the rotated-out tokens stop verifying at once (the
+// verify index follows status). It runs after a rotation, so the same
+// edit can rotate and end the grace period of the token just replaced.
+func (r *ApiKeyReconciler) endGraceIfAsked(key *keysv1.ApiKey) {
+	v := key.Annotations[keysv1.EndGracePeriodAnnotation]
+	if v == key.Status.ObservedEndGracePeriodAnnotation {
+		return
+	}
+	if n := len(key.Status.PreviousHashes); n > 0 {
+		r.event(key, corev1.EventTypeNormal, "GracePeriodEnded", "EndGracePeriod",
+			"Ended the grace period of %d previous token(s) as asked by %s; only the current token %s verifies", n, keysv1.EndGracePeriodAnnotation, key.Status.KeyPrefix)
+	}
+	key.Status.PreviousHashes = nil
+	key.Status.ObservedEndGracePeriodAnnotation = v
 }
 
 // claim puts the operator's labels and the key's owner reference on a
@@ -376,6 +442,9 @@ func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 	}); err != nil {
 		return fmt.Errorf("index keys by role: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &keysv1.ApiKey{}, tokenHashIndex, indexTokenHashes); err != nil {
+		return fmt.Errorf("index keys by token hash: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&keysv1.ApiKey{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -392,6 +461,8 @@ func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		Named("apikey").
 		Complete(r)
 }
+
+func indexTokenHashes(o client.Object) []string { return o.(*keysv1.ApiKey).TokenHashes() }
 
 // keysOfRole lists the keys that name a role.
 func (r *ApiKeyReconciler) keysOfRole(ctx context.Context, role client.Object) []ctrl.Request {

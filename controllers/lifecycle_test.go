@@ -116,7 +116,8 @@ func newFakeReconciler(t *testing.T, now time.Time, objs ...client.Object) (*Api
 	if err := corev1.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
-	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).WithStatusSubresource(&keysv1.ApiKey{}).Build()
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).WithStatusSubresource(&keysv1.ApiKey{}).
+		WithIndex(&keysv1.ApiKey{}, tokenHashIndex, indexTokenHashes).Build()
 	return &ApiKeyReconciler{Client: c, Clock: clocktesting.NewFakePassiveClock(now), DefaultLifetime: 24 * time.Hour, TokenPrefix: "ak"}, c
 }
 

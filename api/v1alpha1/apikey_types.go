@@ -290,6 +290,13 @@ type ApiKeyStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	ObservedRotateAnnotation string `json:"observedRotateAnnotation,omitempty"`
+
+	// observedEndGracePeriodAnnotation is the value of the
+	// keys.apikey-operator.io/end-grace-period annotation that was last
+	// acted on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ObservedEndGracePeriodAnnotation string `json:"observedEndGracePeriodAnnotation,omitempty"`
 }
 
 // ApiKey is an API key. The operator mints its token into a Secret and

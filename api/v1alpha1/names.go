@@ -16,6 +16,20 @@ const (
 	// RotateAnnotation on an ApiKey asks for a rotation whenever its value
 	// changes (for example `kubectl annotate ak my-key keys.apikey-operator.io/rotate=$(date +%s) --overwrite`).
 	RotateAnnotation = "keys.apikey-operator.io/rotate"
+
+	// EndGracePeriodAnnotation on an ApiKey ends every running grace
+	// period at once whenever its value changes: the tokens a rotation
+	// replaced stop verifying now, so a leaked one can be killed without
+	// deleting the key. Set it together with RotateAnnotation to replace
+	// the current token too (`kubectl annotate ak my-key
+	// keys.apikey-operator.io/rotate=$(date +%s) keys.apikey-operator.io/end-grace-period=$(date +%s) --overwrite`).
+	EndGracePeriodAnnotation = "keys.apikey-operator.io/end-grace-period"
+
+	// TokenInUseAnnotation on a key's Secret records the hash of a token
+	// the operator refused because another ApiKey already uses it: the
+	// key stays refused with that token even after the other key is gone,
+	// so a token copied from another tenant never starts working.
+	TokenInUseAnnotation = "keys.apikey-operator.io/token-in-use"
 )
 
 // Condition types and reasons of ApiKey.status.conditions.
@@ -28,4 +42,5 @@ const (
 	ReasonRoleNotFound  = "RoleNotFound"
 	ReasonSecretInvalid = "SecretInvalid"
 	ReasonSecretTaken   = "SecretNotOwned"
+	ReasonTokenInUse    = "TokenInUse"
 )

@@ -170,6 +170,38 @@ var _ = Describe("The REST dialects over one store", func() {
 	})
 })
 
+// One token, one key (issue 11): a tenant cannot register another
+// tenant's token as its own key's secret, through any dialect.
+var _ = Describe("a caller-chosen secret already in use", func() {
+	ctx := context.Background()
+
+	It("is refused without saying where, and creates nothing", func() {
+		nsA, nsB := newNamespace(ctx), newNamespace(ctx)
+		victim := issueKey(ctx, nsA, "victim", "*")
+		chosen := "another-tenants-chosen-secret-9f8e7d6c5b4a"
+		rememberToken(chosen)
+		adminA := apiKey(issueKey(ctx, nsA, "admin", "*"))
+		Expect(adminA.do("POST", "/v1/api-keys", map[string]any{"id": "chosen", "secret": chosen, "permissions": "invoices:read"}).status).To(Equal(201))
+		Eventually(func() string { return review(ctx, chosen).Reason }).WithTimeout(10 * time.Second).Should(Equal(accessv1.ReasonValid))
+
+		adminB := apiKey(issueKey(ctx, nsB, "admin", "*"))
+		for _, stolen := range []string{victim, chosen} {
+			// The Nexus dialect is the one that takes a caller's secret.
+			r := adminB.do("POST", "/v1/api-keys", map[string]any{"id": "copy", "secret": stolen, "permissions": "invoices:read"})
+			Expect(r.status).To(Equal(400), r.body)
+			Expect(r.body).To(ContainSubstring("secret"))
+			Expect(r.body).NotTo(ContainSubstring(nsA), "the refusal says nothing of where the token is used")
+			Expect(r.body).NotTo(ContainSubstring(stolen))
+		}
+		keys := &keysv1.ApiKeyList{}
+		Expect(k8s.List(ctx, keys, client.InNamespace(nsB))).To(Succeed())
+		Expect(keys.Items).To(HaveLen(1), "only B's admin key exists")
+		st := reviewIn(ctx, accessv1.ApiKeyReviewSpec{Key: victim, Namespaces: []string{nsA}})
+		Expect(st.Reason).To(Equal(accessv1.ReasonValid))
+		Expect(st.ApiKey.Name).To(Equal("victim"))
+	})
+})
+
 // typo changes the token's last character, as a person mistyping it would.
 func typo(tok string) string {
 	last := byte('a')

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -115,6 +116,8 @@ func (s *Kube) Create(ctx context.Context, sc access.Scopes, ns string, n NewKey
 		if tok, err = token.Mint(s.TokenPrefix); err != nil {
 			return nil, err
 		}
+	} else if err := s.tokenFree(ctx, tok); err != nil {
+		return nil, err
 	}
 	key := s.newObject(ctx, ns, &n, role, now)
 	if err := s.createSecret(ctx, key, tok); err != nil {
@@ -211,6 +214,20 @@ func setAttributes(key *keysv1.ApiKey, attrs map[string]string) {
 		}
 		key.Annotations[AttributePrefix+name] = v
 	}
+}
+
+// tokenFree refuses a caller-chosen token that another key, in any
+// namespace this server serves, verifies with: one token belongs to one
+// key. The answer does not say which key or where.
+func (s *Kube) tokenFree(ctx context.Context, tok string) error {
+	keys := &keysv1.ApiKeyList{}
+	if err := s.Cache.List(ctx, keys, client.MatchingFields{tokenHashIndex: token.Hash(tok)}); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if len(keys.Items) > 0 {
+		return invalid("secret", "cannot be used: choose another secret, or leave it out to have one generated")
+	}
+	return nil
 }
 
 // createSecret writes the token into the key's Secret before the ApiKey
@@ -445,10 +462,12 @@ func (s *Kube) Update(ctx context.Context, sc access.Scopes, ns string, ref Ref,
 }
 
 // checkUpdate enforces the rules that need other objects: a new name must
-// be free, a new role must exist, and new permissions or a new role must
-// not give the key more than the caller holds. An update that touches
-// neither (say, disabling a key) needs no grant check, and works even when
-// the key's role has been deleted meanwhile.
+// be free, a new role must exist, and an update that makes the key more
+// powerful — new permissions or role, enabling it, removing or widening
+// its IP allowlist, extending its expiry — must not give the key more than
+// the caller holds (the no-escalation rule of create). An update that
+// only narrows (say, disabling a key) needs no grant check, and works even
+// when the key's role has been deleted meanwhile.
 func (s *Kube) checkUpdate(ctx context.Context, key *keysv1.ApiKey, u *KeyUpdate) error {
 	if u.Name != nil && *u.Name != displayName(key) {
 		if other, err := s.find(ctx, key.Namespace, ByName(*u.Name)); err != nil || other != nil {
@@ -465,7 +484,7 @@ func (s *Kube) checkUpdate(ctx context.Context, key *keysv1.ApiKey, u *KeyUpdate
 		}
 		u.Role = &role.Name
 	}
-	if u.Permissions == nil && u.Role == nil {
+	if u.Permissions == nil && u.Role == nil && !widens(key, u) {
 		return nil
 	}
 	roleName := ""
@@ -484,6 +503,69 @@ func (s *Kube) checkUpdate(ctx context.Context, key *keysv1.ApiKey, u *KeyUpdate
 		perms = *u.Permissions
 	}
 	return access.CanGrant(ctx, withRole(perms, role))
+}
+
+// widens tells whether an update lets the key do more than before apart
+// from its permissions: enable it, lift or widen its IP allowlist, or push
+// its expiry later.
+func widens(key *keysv1.ApiKey, u *KeyUpdate) bool {
+	if u.Enabled != nil && *u.Enabled && key.Spec.Enabled != nil && !*key.Spec.Enabled {
+		return true
+	}
+	if u.AllowedIPs != nil && !withinAllowlist(*u.AllowedIPs, key.Spec.AllowedIPs) {
+		return true
+	}
+	if u.ExpiresAt != nil {
+		current := key.Spec.ExpiresAt
+		if current == nil {
+			current = key.Status.ExpiresAt
+		}
+		if current == nil || u.ExpiresAt.After(current.Time) {
+			return true
+		}
+	}
+	return false
+}
+
+// withinAllowlist tells whether every entry of next lies inside an entry
+// of current; an empty list allows any address, so it is within only an
+// empty current list.
+func withinAllowlist(next []string, current []keysv1.IPOrCIDR) bool {
+	if len(current) == 0 {
+		return true
+	}
+	if len(next) == 0 {
+		return false
+	}
+	cur := make([]netip.Prefix, 0, len(current))
+	for _, c := range current {
+		if p, err := parsePrefix(string(c)); err == nil {
+			cur = append(cur, p)
+		}
+	}
+	for _, n := range next {
+		p, err := parsePrefix(n)
+		if err != nil || !slices.ContainsFunc(cur, func(c netip.Prefix) bool {
+			return c.Addr().Is4() == p.Addr().Is4() && c.Bits() <= p.Bits() && c.Contains(p.Addr())
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// parsePrefix reads an address (a one-address block) or a CIDR block.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // applyUpdate changes the key as asked and tells whether anything changed.

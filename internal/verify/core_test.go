@@ -62,6 +62,26 @@ func TestIndexFollowsChanges(t *testing.T) {
 	}
 }
 
+// TestOneTokenOneKey: a token two keys claim resolves to neither (issue
+// 11: a tenant must not borrow another tenant's token); once one claimant
+// is left it resolves to that one.
+func TestOneTokenOneKey(t *testing.T) {
+	f := newFixture(t)
+	tok := mint(t)
+	f.ix.SetKey(apiKey("tenant-a", "owner", tok))
+	f.ix.SetKey(apiKey("tenant-b", "copy", tok))
+	f.ix.SetKey(apiKey("tenant-b", "copy", tok, func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("*") })) // an update keeps it contested
+	for _, ns := range []string{"tenant-a", "tenant-b"} {
+		if got := f.srv.Verifier().Verify(&Request{Namespaces: []string{ns}, Token: tok}); got.Code != NotFound || got.Key != nil {
+			t.Fatalf("a token two keys hold verified in %s: %s", ns, got.Code)
+		}
+	}
+	f.ix.SetKey(apiKey("tenant-b", "copy", mint(t))) // the controller took it off the copy
+	if got := f.srv.Verifier().Verify(&Request{Namespaces: []string{"tenant-a"}, Token: tok}); got.Code != Valid || got.Key.Name != "owner" {
+		t.Fatalf("after the copy left: %s", got.Code)
+	}
+}
+
 func TestSharedTokenSurvivesOtherKeysDeletion(t *testing.T) {
 	f := newFixture(t)
 	tok := mint(t)

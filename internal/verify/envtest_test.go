@@ -179,6 +179,34 @@ var _ = Describe("the verify index", func() {
 		Expect(verifyCode(next, "")).To(Equal("Valid"))
 	})
 
+	It("ends a grace period at once when asked, with or without a new rotation (issue 11)", func() {
+		k, first := issue(ctx, ns, "leaked", func(k *keysv1.ApiKey) {
+			k.Spec.Rotation = &keysv1.RotationSpec{GracePeriod: &metav1.Duration{Duration: 24 * time.Hour}}
+		})
+		eventuallyCode(first, "").Should(Equal("Valid"))
+		annotate := func(kv string) {
+			Expect(k8s.Patch(ctx, k, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{`+kv+`}}}`)))).To(Succeed())
+		}
+		annotate(`"` + keysv1.RotateAnnotation + `":"1"`)
+		second := tokenOf(ctx, k, first)
+		eventuallyCode(second, "").Should(Equal("Valid"))
+		Expect(verifyCode(first, "")).To(Equal("Valid"), "inside its 24h grace period")
+
+		By("ending the grace period alone: the rotated-out token stops now")
+		annotate(`"` + keysv1.EndGracePeriodAnnotation + `":"1"`)
+		eventuallyCode(first, "").Should(Equal("NotFound"))
+		Expect(verifyCode(second, "")).To(Equal("Valid"))
+
+		By("rotating and ending the grace period in one edit: only the new token verifies")
+		annotate(`"` + keysv1.RotateAnnotation + `":"2","` + keysv1.EndGracePeriodAnnotation + `":"2"`)
+		third := tokenOf(ctx, k, second)
+		eventuallyCode(third, "").Should(Equal("Valid"))
+		eventuallyCode(second, "").Should(Equal("NotFound"))
+		got := &keysv1.ApiKey{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(k), got)).To(Succeed())
+		Expect(got.Status.PreviousHashes).To(BeEmpty())
+	})
+
 	It("applies allowedIPs and expiry from the resource", func() {
 		_, tok := issue(ctx, ns, "office", func(k *keysv1.ApiKey) {
 			k.Spec.AllowedIPs = ips("192.0.2.0/24", "2001:db8::/32")

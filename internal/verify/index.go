@@ -2,6 +2,7 @@ package verify
 
 import (
 	"crypto/sha256"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,8 +24,13 @@ const indexShards = 64
 type Index struct {
 	shards [indexShards]indexShard
 
-	mu         sync.Mutex // serialises writers; guards the fields below
-	records    map[types.NamespacedName]*record
+	mu      sync.Mutex // serialises writers; guards the fields below
+	records map[types.NamespacedName]*record
+	// contested are hashes that two or more keys claim (two ApiKeys
+	// whose Secrets hold the same token): they resolve to no key until
+	// one claimant is left. One token belongs to one key; the controller
+	// refuses the second key, and this covers the moment before it does.
+	contested  map[Sum][]*record
 	roles      map[types.NamespacedName][]string
 	keysOfRole map[types.NamespacedName]map[types.NamespacedName]struct{}
 }
@@ -59,6 +65,7 @@ type record struct {
 func NewIndex() *Index {
 	ix := &Index{
 		records:    map[types.NamespacedName]*record{},
+		contested:  map[Sum][]*record{},
 		roles:      map[types.NamespacedName][]string{},
 		keysOfRole: map[types.NamespacedName]map[types.NamespacedName]struct{}{},
 	}
@@ -183,13 +190,63 @@ func (ix *Index) publish(rec *record, hashes []hashRef) {
 	rec.key = build(&rec.spec, rolePerms, roleFound, rec.limit, rec.use)
 	for _, old := range rec.hashes {
 		if !containsSum(hashes, old.sum) {
-			ix.remove(old.sum, rec)
+			ix.release(old.sum, rec)
 		}
 	}
-	for _, h := range hashes {
-		ix.put(h.sum, entry{key: rec.key, validUntil: h.validUntil})
-	}
 	rec.hashes = hashes
+	for _, h := range hashes {
+		ix.claim(h, rec)
+	}
+}
+
+// claim points a hash at the record's Key, unless another record holds
+// it: then the hash is contested and resolves to neither.
+func (ix *Index) claim(h hashRef, rec *record) {
+	if c, ok := ix.contested[h.sum]; ok {
+		if !slices.Contains(c, rec) {
+			ix.contested[h.sum] = append(c, rec)
+		}
+		return
+	}
+	if e, ok := ix.get(h.sum); ok && e.key.use != rec.use {
+		ix.contested[h.sum] = []*record{ix.records[e.key.use.id], rec}
+		ix.delete(h.sum)
+		return
+	}
+	ix.put(h.sum, entry{key: rec.key, validUntil: h.validUntil})
+}
+
+// release takes a record's claim off a hash; a contested hash left with
+// one claimant resolves to it again.
+func (ix *Index) release(sum Sum, rec *record) {
+	c, ok := ix.contested[sum]
+	if !ok {
+		ix.remove(sum, rec)
+		return
+	}
+	c = slices.DeleteFunc(c, func(r *record) bool { return r == rec || r == nil })
+	switch len(c) {
+	case 0:
+		delete(ix.contested, sum)
+	case 1:
+		delete(ix.contested, sum)
+		for _, h := range c[0].hashes {
+			if h.sum == sum {
+				ix.put(sum, entry{key: c[0].key, validUntil: h.validUntil})
+			}
+		}
+	default:
+		ix.contested[sum] = c
+	}
+}
+
+func (ix *Index) get(sum Sum) (entry, bool) { return ix.lookup(&sum) }
+
+func (ix *Index) delete(sum Sum) {
+	sh := &ix.shards[sum[0]%indexShards]
+	sh.mu.Lock()
+	delete(sh.m, sum)
+	sh.mu.Unlock()
 }
 
 func (ix *Index) put(sum Sum, e entry) {
@@ -199,9 +256,7 @@ func (ix *Index) put(sum Sum, e entry) {
 	sh.mu.Unlock()
 }
 
-// remove deletes a hash if it still belongs to the record: two keys can
-// hold the same user-supplied token, and one leaving must not unlist the
-// other.
+// remove deletes a hash if it still belongs to the record.
 func (ix *Index) remove(sum Sum, rec *record) {
 	sh := &ix.shards[sum[0]%indexShards]
 	sh.mu.Lock()
