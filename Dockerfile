@@ -20,6 +20,11 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     go build -trimpath -ldflags "-s -w" -o /out/apikey-operator .
 
 FROM gcr.io/distroless/static-debian12:nonroot
+# `make image` builds the same image without an engine (internal/image);
+# internal/image's Dockerfile test fails when the two drift apart.
+LABEL org.opencontainers.image.title="apikey-operator" \
+      org.opencontainers.image.description="API keys managed the Kubernetes way: ApiKey and ApiKeyRole resources, verified at gateway speed." \
+      org.opencontainers.image.source="https://github.com/apikey-operator/apikey-operator"
 COPY --from=builder /out/apikey-operator /apikey-operator
 # 65532 is distroless' nonroot user; the charts' runAsUser matches it.
 USER 65532:65532

@@ -66,8 +66,12 @@ plugin: ## Build the kubectl plugin bin/kubectl-apikey (`kubectl apikey` once bi
 	$(GO) build -o $(BIN)/kubectl-apikey ./cmd/kubectl-apikey
 
 .PHONY: controlplane
-controlplane: ## Build kube-apiserver, etcd and kubectl from Go modules into bin/ (once).
+controlplane: ## Build kube-apiserver, etcd and kubectl from Go modules into bin/ (once; versions in hack/versions.env).
 	@hack/controlplane.sh $(BIN)
+
+.PHONY: node
+node: ## Also build what a real node runs (kubelet, controller manager, scheduler, kube-proxy, containerd) into bin/ (once); apt-installs runc, CNI plugins, iptables.
+	@hack/controlplane.sh --node $(BIN)
 
 .PHONY: helm
 helm: ## Build helm from Go modules into bin/ (once).
@@ -78,6 +82,10 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-14s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Install on a cluster (docs/install.md)
+
+.PHONY: image
+image: ## Build the operator's OCI image IMG as a tarball, bin/images/apikey-operator.tar, without a container engine (as ko does).
+	$(GO) run ./hack/image --out $(BIN)/images --ref $(IMG)
 
 .PHONY: docker-build
 docker-build: ## Build the image IMG from the Dockerfile with CONTAINER_TOOL (docker, podman); no engine runs on the dev machines.

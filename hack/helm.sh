@@ -6,11 +6,12 @@
 # Usage: hack/helm.sh [BIN_DIR]     (default: bin)
 set -euo pipefail
 
-HELM_VERSION=v3.22.0
+# shellcheck source=versions.env
+. "$(dirname "$0")/versions.env"
 # The Kubernetes version helm assumes without a cluster (helm template,
 # helm lint): the minor of the k8s.io modules it is built with, as helm's
 # own Makefile stamps it. Unstamped, it would be 1.20.
-KUBE_MINOR=37
+KUBE_MINOR=${KUBE_VERSION#v1.}; KUBE_MINOR=${KUBE_MINOR%%.*}
 STAMP=$HELM_VERSION+k8s1.$KUBE_MINOR
 
 root=$(cd "$(dirname "$0")/.." && pwd)
