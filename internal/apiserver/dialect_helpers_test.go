@@ -82,8 +82,12 @@ func (c caller) send(r request) response {
 		cfg.Certificates = []tls.Certificate{*c.cert}
 	}
 	tr := &http.Transport{TLSClientConfig: cfg}
+	src := c.source
 	if r.fresh {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: freshSource()}, Timeout: 10 * time.Second}
+		src = freshSource()
+	}
+	if src != nil {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second}
 		tr.DialContext = d.DialContext
 	}
 	defer tr.CloseIdleConnections()

@@ -40,7 +40,7 @@ type Verification struct {
 
 // New builds the server: the aggregated access API and the dialects.
 func New(cfg *genericapiserver.Config, v Verification, dialects Dialects) (*Server, error) {
-	authn := &dialectAuthn{verifier: v.Verifier, kubernetes: cfg.Authentication.Authenticator}
+	authn := newDialectAuthn(v.Verifier, cfg.Authentication.Authenticator)
 	routes := dialectRoutes(dialects, authn)
 	cfg.BuildHandlerChainFunc = func(api http.Handler, c *genericapiserver.Config) http.Handler {
 		return routes.before(genericapiserver.DefaultBuildHandlerChain(api, c))

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -60,7 +61,10 @@ var _ = BeforeSuite(func() {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	Expect(assets).NotTo(BeEmpty(), "run through `make test`, which builds the control plane into bin/ and sets KUBEBUILDER_ASSETS")
 	var err error
-	env, err = devenv.Start(devenv.Options{BinDir: assets, ConfigDir: filepath.Join("..", "..", "config"), Kubeconfig: filepath.Join(GinkgoT().TempDir(), "kubeconfig")})
+	tokenFile := filepath.Join(GinkgoT().TempDir(), "tokens.csv")
+	Expect(os.WriteFile(tokenFile, []byte(openShiftToken+",sha-user,sha-user-uid\n"+staticToken+",static-user,static-user-uid\n"), 0o600)).To(Succeed())
+	env, err = devenv.Start(devenv.Options{BinDir: assets, ConfigDir: filepath.Join("..", "..", "config"), Kubeconfig: filepath.Join(GinkgoT().TempDir(), "kubeconfig"),
+		TokenAuthFile: tokenFile})
 	Expect(err).NotTo(HaveOccurred())
 	k8s, err = client.New(env.Config, client.Options{Scheme: scheme()})
 	Expect(err).NotTo(HaveOccurred())
@@ -91,6 +95,13 @@ var _ = AfterSuite(func() {
 	}
 })
 
+// Kubernetes bearer tokens that are not JWTs, served by kube-apiserver's
+// --token-auth-file: OpenShift's sha256~ form and a plain static token.
+const (
+	openShiftToken = "sha256~N0tAJwtButAKubernetesT0kenFromOpenShift42x"
+	staticToken    = "static-kubernetes-token-0123456789abcdef"
+)
+
 // startOperator runs the controller and the API server in one manager,
 // as `apikey-operator all` does (without the admission webhook, which has
 // its own suite).
@@ -118,6 +129,14 @@ func freePort() int {
 type caller struct {
 	headers map[string]string
 	cert    *tls.Certificate
+	// source is the loopback address requests come from; nil: any.
+	source net.IP
+}
+
+// fromSource is c sending from a given loopback address.
+func fromSource(src net.IP, c caller) caller {
+	c.source = src
+	return c
 }
 
 func apiKey(tok string) caller {

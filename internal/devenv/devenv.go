@@ -52,6 +52,10 @@ type Options struct {
 	// kube-apiserver's audit log with that policy, written as JSON lines
 	// to that file (--audit-policy-file, --audit-log-path).
 	AuditPolicyFile, AuditLogPath string
+	// TokenAuthFile, when set, is kube-apiserver's --token-auth-file:
+	// static bearer tokens (token,user,uid per line) that are not JWTs, as
+	// OpenShift's sha256~, EKS and GKE tokens are not.
+	TokenAuthFile string
 }
 
 // Start starts etcd and kube-apiserver from BinDir with aggregation
@@ -91,6 +95,9 @@ func Start(o Options) (*Env, error) {
 		args.Set("audit-log-path", o.AuditLogPath)
 		args.Set("audit-log-format", "json")
 		args.Set("audit-log-mode", "blocking")
+	}
+	if o.TokenAuthFile != "" {
+		env.ControlPlane.GetAPIServer().Configure().Set("token-auth-file", o.TokenAuthFile)
 	}
 	// kube-apiserver's own serving certificates live with ours rather than
 	// in a directory envtest deletes on Stop, so StopAPIServer and

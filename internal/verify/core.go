@@ -43,6 +43,11 @@ type Request struct {
 	// REST dialects' own authentication sets it because an API-key
 	// caller there acts only inside its own namespace.
 	AnyNamespace bool
+	// Uncharged leaves a failure off the brute-force guard: the caller
+	// decides afterwards whether it was a failed key at all (the REST
+	// dialects first ask TokenReview about a bearer token that may be a
+	// Kubernetes token) and charges it with Verifier.Charge.
+	Uncharged bool
 }
 
 // Result is the verdict and, for a known key, what the index knows of it.
@@ -73,7 +78,7 @@ type Verifier struct {
 func (v *Verifier) Verify(req *Request) Result {
 	start := v.clock.Now()
 	res := v.verify(req, start)
-	if res.Code.failure() {
+	if res.Code.failure() && !req.Uncharged {
 		res = v.charge(req, res, start)
 	}
 	v.metrics.observe(&res, start)
@@ -131,6 +136,13 @@ func (v *Verifier) judge(req *Request, k *Key, at int64) Result {
 		}
 	}
 	return res
+}
+
+// Charge counts one failed authentication from src against its budget,
+// for a caller that verified with Request.Uncharged; it returns false and
+// when to retry once src is over its budget.
+func (v *Verifier) Charge(src netip.Addr) (bool, time.Duration) {
+	return v.guard.fail(src, v.clock.Now())
 }
 
 // charge counts a failure against the source address and turns it into
