@@ -43,6 +43,7 @@ type Caller struct {
 type KeyCaller struct {
 	Namespace   string
 	Name        string
+	Prefix      string   // the key's non-secret prefix, for audit records
 	Permissions []string // effective: the role's and the key's
 }
 

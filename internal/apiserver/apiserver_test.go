@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -227,7 +228,18 @@ func leakCheck() {
 	rawKeys, _ := json.Marshal(keys)
 	rawEvents, _ := json.Marshal(events)
 	Expect(tokens.All()).NotTo(BeEmpty())
+	audited, err := os.ReadFile(auditLog)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(audited).NotTo(BeEmpty())
 	Expect(testkit.Leaks(tokens.All(), map[string]string{
-		"the log": logs.String(), "an ApiKey": string(rawKeys), "an event": string(rawEvents),
+		"the log": logs.String(), "an ApiKey": string(rawKeys), "an event": string(rawEvents), "the audit log": string(audited),
 	})).To(BeEmpty())
+	// Nor a hash: every key's, current and previous.
+	for _, k := range keys.Items {
+		for _, h := range append([]string{k.Status.Hash}, previousHashes(&k)...) {
+			if h != "" {
+				Expect(string(audited)).NotTo(ContainSubstring(strings.TrimPrefix(h, "sha256:")), "a hash of "+k.Namespace+"/"+k.Name+" in the audit log")
+			}
+		}
+	}
 }

@@ -11,8 +11,10 @@ import (
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/apikey-operator/apikey-operator/internal/access"
+	apikeyaudit "github.com/apikey-operator/apikey-operator/internal/audit"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
 )
@@ -52,7 +54,20 @@ func newDialectAuthn(v *verify.Verifier, kubernetes authenticator.Request) *dial
 
 func (a *dialectAuthn) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(a.authenticate(r)))
+		ctx := a.authenticate(r)
+		// The audit filter and the ApiKey's Events name the caller and
+		// where it called from.
+		ctx = apikeyaudit.WithSource(ctx, clientIP(r))
+		caller := access.CallerFrom(ctx)
+		if caller != nil && caller.User != nil {
+			ctx = request.WithUser(ctx, caller.User)
+			if k := caller.Key; k != nil {
+				apikeyaudit.Actor(ctx, k.Namespace, k.Name, k.Prefix)
+			}
+		} else {
+			ctx = request.WithUser(ctx, &user.DefaultInfo{Name: user.Anonymous, Groups: []string{user.AllUnauthenticated}})
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -143,7 +158,7 @@ func (a *dialectAuthn) byKey(key string, ip netip.Addr, uncharged bool) (*access
 		k := res.Key
 		return &access.Caller{
 			User: &user.DefaultInfo{Name: "apikey:" + k.Namespace + "/" + k.Name, Groups: []string{access.APIKeyGroup}},
-			Key:  &access.KeyCaller{Namespace: k.Namespace, Name: k.Name, Permissions: k.Permissions},
+			Key:  &access.KeyCaller{Namespace: k.Namespace, Name: k.Name, Prefix: k.KeyPrefix, Permissions: k.Permissions},
 		}, nil, true
 	case verify.IPNotAllowed:
 		return nil, &access.Failure{Err: access.ErrIPNotAllowed}, true

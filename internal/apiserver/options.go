@@ -23,6 +23,7 @@ import (
 
 	accessv1 "github.com/apikey-operator/apikey-operator/api/access/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/apiserver/openapi"
+	apikeyaudit "github.com/apikey-operator/apikey-operator/internal/audit"
 )
 
 // Scheme and Codecs of the aggregated API.
@@ -51,6 +52,10 @@ type Options struct {
 	SecureServing  *genericoptions.SecureServingOptionsWithLoopback
 	Authentication *genericoptions.DelegatingAuthenticationOptions
 	Authorization  *genericoptions.DelegatingAuthorizationOptions
+	// Audit records requests, the REST dialects' writes included, as
+	// audit.k8s.io/v1 Events (--audit-log-path, --audit-policy-file,
+	// --audit-webhook-config-file); off until a policy file is given.
+	Audit *genericoptions.AuditOptions
 	// ServiceName and ServiceNamespace name the Service in front of the
 	// server, for the self-signed certificate's names.
 	ServiceName      string
@@ -64,6 +69,7 @@ func NewOptions() *Options {
 		SecureServing:    genericoptions.NewSecureServingOptions().WithLoopback(),
 		Authentication:   genericoptions.NewDelegatingAuthenticationOptions(),
 		Authorization:    genericoptions.NewDelegatingAuthorizationOptions(),
+		Audit:            genericoptions.NewAuditOptions(),
 		ServiceName:      "apikey-operator-apiserver",
 		ServiceNamespace: "apikey-operator-system",
 	}
@@ -81,6 +87,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.SecureServing.AddFlags(fs)
 	o.Authentication.AddFlags(fs)
 	o.Authorization.AddFlags(fs)
+	o.Audit.AddFlags(fs)
 	fs.StringVar(&o.ServiceName, "apiserver-service-name", o.ServiceName, "Service in front of the API server; the self-signed certificate is issued for <name>.<namespace>.svc.")
 	fs.StringVar(&o.ServiceNamespace, "apiserver-service-namespace", o.ServiceNamespace, "Namespace of that Service.")
 }
@@ -91,6 +98,7 @@ func (o *Options) Validate() error {
 	errs = append(errs, o.SecureServing.Validate()...)
 	errs = append(errs, o.Authentication.Validate()...)
 	errs = append(errs, o.Authorization.Validate()...)
+	errs = append(errs, o.Audit.Validate()...)
 	for _, err := range errs {
 		if err != nil {
 			return err
@@ -125,5 +133,11 @@ func (o *Options) Config() (*genericapiserver.Config, error) {
 	if err := o.Authorization.ApplyTo(&c.Authorization); err != nil {
 		return nil, fmt.Errorf("delegated authorization (check --authorization-kubeconfig): %w", err)
 	}
+	if err := o.Audit.ApplyTo(c); err != nil {
+		return nil, fmt.Errorf("audit (check --audit-policy-file, --audit-log-path and --audit-webhook-config-file): %w", err)
+	}
+	// Whatever level the policy asks for, no body goes into an event:
+	// this server's bodies can hold tokens.
+	c.AuditBackend = apikeyaudit.Scrub(c.AuditBackend)
 	return c, nil
 }

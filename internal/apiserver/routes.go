@@ -6,8 +6,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apiserver/pkg/audit"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	apikeyaudit "github.com/apikey-operator/apikey-operator/internal/audit"
 )
 
 // Limits of a dialect request.
@@ -24,9 +27,9 @@ type routes struct {
 	mux *http.ServeMux
 }
 
-func dialectRoutes(d Dialects, authn *dialectAuthn) *routes {
+func dialectRoutes(d Dialects, authn *dialectAuthn, backend audit.Backend, policy audit.PolicyRuleEvaluator) *routes {
 	mux := http.NewServeMux()
-	guard := func(h http.Handler) http.Handler { return guarded(authn.wrap(h)) }
+	guard := func(h http.Handler) http.Handler { return guarded(apikeyaudit.Chain(backend, policy, authn.wrap, h)) }
 	for _, p := range []string{"/v1/api-keys", "/v1/api-keys/"} {
 		mux.Handle(p, guard(d.Nexus.Handler))
 	}

@@ -41,7 +41,7 @@ type Verification struct {
 // New builds the server: the aggregated access API and the dialects.
 func New(cfg *genericapiserver.Config, v Verification, dialects Dialects) (*Server, error) {
 	authn := newDialectAuthn(v.Verifier, cfg.Authentication.Authenticator)
-	routes := dialectRoutes(dialects, authn)
+	routes := dialectRoutes(dialects, authn, cfg.AuditBackend, cfg.AuditPolicyRuleEvaluator)
 	cfg.BuildHandlerChainFunc = func(api http.Handler, c *genericapiserver.Config) http.Handler {
 		return routes.before(genericapiserver.DefaultBuildHandlerChain(api, c))
 	}

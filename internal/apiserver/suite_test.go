@@ -45,7 +45,9 @@ var (
 	verifyBase string
 	tlsBase    *tls.Config // trusts the API server's serving CA
 	logs       testkit.SyncBuffer
-	cancel     context.CancelFunc
+	// auditLog is the API server's audit log (JSON lines).
+	auditLog string
+	cancel   context.CancelFunc
 )
 
 func TestAPIServer(t *testing.T) {
@@ -107,6 +109,13 @@ const (
 // its own suite).
 func startOperator(ctx context.Context, securePort, verifyPort int) {
 	opts, api := env.OperatorOptions(securePort, verifyPort)
+	// Audit everything at the most revealing level, to prove that even
+	// then no token or hash reaches the log (audit_test.go).
+	dir := GinkgoT().TempDir()
+	auditLog = filepath.Join(dir, "audit.log")
+	Expect(os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(auditPolicy), 0o600)).To(Succeed())
+	api.Server.Audit.PolicyFile = filepath.Join(dir, "policy.yaml")
+	api.Server.Audit.LogOptions.Path, api.Server.Audit.LogOptions.Format = auditLog, "json"
 	// Decisions are cached for 10s by default; the tests change RBAC.
 	api.Server.Authorization.AllowCacheTTL, api.Server.Authorization.DenyCacheTTL = 0, 0
 	mgr, err := devenv.BuildOperator(ctx, env.Config, opts, api)

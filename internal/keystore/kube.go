@@ -50,6 +50,9 @@ type Kube struct {
 	// from; nil: Cache, when it is an informer cache too. Without one,
 	// List reads, builds and sorts every key of the namespace per call.
 	Informers cache.Informers
+	// Recorder puts an Event on each ApiKey written, naming who wrote it;
+	// nil: no Events (the audit annotations are written regardless).
+	Recorder EventRecorder
 
 	indexMu sync.Mutex
 	index   *keyIndex
@@ -90,7 +93,9 @@ func (s *Kube) authorize(ctx context.Context, sc access.Scopes, ns string, v acc
 	return nil
 }
 
-func (s *Kube) Create(ctx context.Context, sc access.Scopes, ns string, n NewKey) (*Issued, error) {
+func (s *Kube) Create(ctx context.Context, sc access.Scopes, ns string, n NewKey) (_ *Issued, err error) {
+	w := &write{op: "create", ns: ns, name: n.Name}
+	defer func() { s.record(ctx, w, err) }()
 	if err := s.authorize(ctx, sc, ns, access.Create); err != nil {
 		return nil, err
 	}
@@ -120,6 +125,7 @@ func (s *Kube) Create(ctx context.Context, sc access.Scopes, ns string, n NewKey
 		return nil, err
 	}
 	key := s.newObject(ctx, ns, &n, role, now)
+	w.key, w.changes = key, specChanges(&keysv1.ApiKeySpec{}, &key.Spec)
 	if err := s.createSecret(ctx, key, tok); err != nil {
 		return nil, err
 	}
@@ -128,6 +134,7 @@ func (s *Kube) Create(ctx context.Context, sc access.Scopes, ns string, n NewKey
 		return nil, writeError(err, n.Name)
 	}
 	s.ownSecret(ctx, key)
+	w.done = true
 	view := s.view(ctx, key)
 	view.KeyPrefix = token.DisplayPrefix(tok)
 	return &Issued{Key: *view, Token: tok}, nil
@@ -429,7 +436,9 @@ func (s *Kube) List(ctx context.Context, sc access.Scopes, ns string, o ListOpti
 	return Page(views, o.Offset, o.Limit), len(views), nil
 }
 
-func (s *Kube) Update(ctx context.Context, sc access.Scopes, ns string, ref Ref, u KeyUpdate) (*Key, error) {
+func (s *Kube) Update(ctx context.Context, sc access.Scopes, ns string, ref Ref, u KeyUpdate) (_ *Key, err error) {
+	w := &write{op: "update", ns: ns, name: ref.String()}
+	defer func() { s.record(ctx, w, err) }()
 	if err := s.authorize(ctx, sc, ns, access.Update); err != nil {
 		return nil, err
 	}
@@ -444,6 +453,7 @@ func (s *Kube) Update(ctx context.Context, sc access.Scopes, ns string, ref Ref,
 		return nil, err
 	}
 	key := cached.DeepCopy()
+	w.key = key
 	if err := s.checkUpdate(ctx, key, &u); err != nil {
 		return nil, err
 	}
@@ -455,9 +465,11 @@ func (s *Kube) Update(ctx context.Context, sc access.Scopes, ns string, ref Ref,
 	// the cache may not have seen the last write yet (the controller's
 	// status, or this store's previous update), and an Update would be
 	// refused as a conflict.
+	w.changes = specChanges(&cached.Spec, &key.Spec)
 	if err := s.Client.Patch(ctx, key, client.MergeFrom(cached)); err != nil {
 		return nil, writeError(err, string(key.Spec.Name))
 	}
+	w.done = true
 	return s.view(ctx, key), nil
 }
 
@@ -607,7 +619,9 @@ func applyUpdate(key *keysv1.ApiKey, u *KeyUpdate, caller string, now time.Time)
 	return true
 }
 
-func (s *Kube) Delete(ctx context.Context, sc access.Scopes, ns string, ref Ref) (*Key, error) {
+func (s *Kube) Delete(ctx context.Context, sc access.Scopes, ns string, ref Ref) (_ *Key, err error) {
+	w := &write{op: "delete", ns: ns, name: ref.String()}
+	defer func() { s.record(ctx, w, err) }()
 	if err := s.authorize(ctx, sc, ns, access.Delete); err != nil {
 		return nil, err
 	}
@@ -615,6 +629,7 @@ func (s *Kube) Delete(ctx context.Context, sc access.Scopes, ns string, ref Ref)
 	if err != nil {
 		return nil, err
 	}
+	w.key = key
 	view := s.view(ctx, key)
 	// The UID precondition makes sure a key re-created under the same
 	// name meanwhile is not the one deleted.
@@ -623,6 +638,7 @@ func (s *Kube) Delete(ctx context.Context, sc access.Scopes, ns string, ref Ref)
 		return nil, writeError(err, view.Name)
 	}
 	s.dropSecrets(ctx, key)
+	w.done = true
 	return view, nil
 }
 

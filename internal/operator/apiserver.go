@@ -142,6 +142,7 @@ func AddAPIServer(ctx context.Context, mgr ctrl.Manager, o *APIServerOptions) er
 		TokenPrefix:     o.TokenPrefix,
 		// Lists page from an index kept from the ApiKey informer.
 		Informers: mgr.GetCache(),
+		Recorder:  mgr.GetEventRecorder("apikey-operator-apiserver"),
 	}
 	srv, err := apiserver.New(cfg, apiserver.Verification{Verifier: vs.Verifier(), AnyNamespace: o.Verify.AnyNamespace}, apiserver.Dialects{
 		Nexus:       apiserver.Dialect{Handler: nexus.New(store), OpenAPI: nexus.OpenAPI()},
