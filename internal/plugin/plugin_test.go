@@ -101,6 +101,18 @@ var _ = Describe("kubectl apikey", func() {
 		}).WithTimeout(20 * time.Second).Should(BeTrue())
 		Expect(plugin(ns, "rotate", "abrupt", "--wait").stdout).To(ContainSubstring("stopped working at once"))
 		secretToken(ctx, ns, "abrupt")
+
+		// A leaked token: rotate and end the grace period in one edit.
+		leaked := secretToken(ctx, ns, "rotating")
+		r = plugin(ns, "rotate", "rotating", "--end-grace-period", "--wait")
+		Expect(r.stdout).To(ContainSubstring("every previous token stopped working at once (--end-grace-period)"))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(key), key)).To(Succeed())
+		Expect(key.Status.PreviousHashes).To(BeEmpty())
+		Expect(key.Annotations).To(HaveKey(keysv1.EndGracePeriodAnnotation))
+		refused := kubectlRun(leaked+"\n", "apikey", "-n", ns, "verify", "--key-from-stdin")
+		Expect(refused.code).To(Equal(1))
+		Expect(refused.stdout).To(ContainSubstring("refused (NotFound)"))
+		secretToken(ctx, ns, "rotating")
 	})
 
 	It("verifies through the aggregated ApiKeyReview API, and disable/enable take effect", func() {
