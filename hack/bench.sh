@@ -5,7 +5,11 @@
 #   - forward-auth over HTTP against a plain net/http hello-world, both
 #     served by cmd/verifybench in this run and loaded by the same tool (wrk,
 #     keep-alive, loopback); then p50/p99 latency at half the saturating
-#     rate (hey, rate-limited).
+#     rate (hey, rate-limited);
+#   - gRPC ext_authz Check against a gRPC server that answers OK without
+#     work, both served by internal/extauthz/cmd/grpcbench in this run and
+#     loaded by its own client (go-control-plane's types, keep-alive
+#     HTTP/2); then p50/p99 at half the saturating rate.
 # Benchmarks report; nothing here passes or fails on a number.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +30,7 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 echo "verify core benchmarks..." >&2
 go test ./internal/verify/ -run '^$' -bench 'BenchmarkVerify' -benchmem -count 5 -timeout 30m >"$tmp/core.txt"
+go test ./internal/extauthz/ -run '^$' -bench 'BenchmarkCheck' -benchmem -count 5 -timeout 10m >>"$tmp/core.txt"
 
 echo "HTTP: forward-auth vs hello-world..." >&2
 go build -o "$tmp/verifybench" ./internal/verify/cmd/verifybench
@@ -60,6 +65,31 @@ latency() {
 read -r hello_p50 hello_p99 <<<"$(latency "http://$hello/" "$hello_rps")"
 read -r auth_p50 auth_p99 <<<"$(latency "$auth_url" "$auth_rps" -H "Authorization: Bearer $tok")"
 kill "$pid"; pid=""
+
+echo "gRPC: ext_authz Check vs a baseline that answers OK..." >&2
+go build -o "$tmp/grpcbench" ./internal/extauthz/cmd/grpcbench
+"$tmp/grpcbench" serve -keys 10000 -token-file "$tmp/grpc-token" >"$tmp/grpc-addrs" &
+pid=$!
+for _ in $(seq 100); do [ -s "$tmp/grpc-addrs" ] && [ -s "$tmp/grpc-token" ] && break; sleep 0.1; done
+read -r base_kv ea_kv <"$tmp/grpc-addrs"
+grpc_base=${base_kv#baseline=}
+grpc_ea=${ea_kv#extauthz=}
+grpc_conns=${BENCH_GRPC_CONNECTIONS:-4}
+# grpc_load <addr> [-rate r]: "<requests/s> <p50 ms> <p99 ms>".
+grpc_load() {
+	local addr=$1; shift
+	"$tmp/grpcbench" load -addr "$addr" -token-file "$tmp/grpc-token" -connections "$grpc_conns" -workers "$conns" -duration "${duration}s" "$@"
+}
+# grpc_rps <addr>: requests/s, median of 3 saturating runs.
+grpc_rps() {
+	for _ in 1 2 3; do grpc_load "$1" | cut -d' ' -f1; done | sort -n | sed -n 2p
+}
+grpc_base_rps=$(grpc_rps "$grpc_base")
+grpc_ea_rps=$(grpc_rps "$grpc_ea")
+read -r _ grpc_base_p50 grpc_base_p99 <<<"$(grpc_load "$grpc_base" -rate "$(awk -v r="$grpc_base_rps" 'BEGIN {print r/2}')")"
+read -r _ grpc_ea_p50 grpc_ea_p99 <<<"$(grpc_load "$grpc_ea" -rate "$(awk -v r="$grpc_ea_rps" 'BEGIN {print r/2}')")"
+kill "$pid"; pid=""
+
 echo "revocation: 200 keys on the local control plane..." >&2
 go run ./hack/revocationbench --bin bin --keys 200 >"$tmp/revocation.md"
 
@@ -106,6 +136,7 @@ fi
 	row "1,000,000 keys" "BenchmarkVerify/keys=1000000"
 	row "1,000,000 keys, parallel" "BenchmarkVerify/keys=1000000/parallel"
 	row "unknown key (lookup miss)" "BenchmarkVerifyRefused"
+	row "gRPC Check call, no network (not a 0-alloc target: the answer is a protobuf message)" "BenchmarkCheck"
 	echo
 	echo "## Forward-auth over HTTP (target: ≥ 0.8 × hello-world)"
 	echo
@@ -123,6 +154,24 @@ fi
 	echo "Ratio forward-auth / hello-world: **$(awk -v a="$auth_rps" -v h="$hello_rps" 'BEGIN {printf "%.2f", a/h}')**"
 	echo
 	echo "Latency: hey with 8 workers held at half of each server's saturating rate."
+	echo
+	echo "## gRPC ext_authz Check (target: ≥ 0.8 × a gRPC server that answers OK without work)"
+	echo
+	echo "Both servers run in one process (internal/extauthz/cmd/grpcbench) on loopback;"
+	echo "the same load client (grpcbench load: go-control-plane's Authorization client,"
+	echo "$grpc_conns keep-alive HTTP/2 connections, $conns concurrent callers, ${duration}s) loads each;"
+	echo "requests/s is the median of 3 saturating runs, p50/p99 come from one run held"
+	echo "at half of each server's saturating rate. The request is what Envoy sends for"
+	echo "\`GET /invoices\` with a valid key among 10,000, from a trusted proxy, on a route"
+	echo "whose context extensions require \`invoices:read\` and accept namespace \`bench\`; the answer carries the identity"
+	echo "headers and removes the key's header. Load client and servers share the machine's cores."
+	echo
+	echo "| server | requests/s | p50 at half rate (ms) | p99 at half rate (ms) |"
+	echo "|---|---|---|---|"
+	echo "| gRPC baseline (answers OK, no work) | $grpc_base_rps | $grpc_base_p50 | $grpc_base_p99 |"
+	echo "| ext_authz Check | $grpc_ea_rps | $grpc_ea_p50 | $grpc_ea_p99 |"
+	echo
+	echo "Ratio ext_authz / baseline: **$(awk -v a="$grpc_ea_rps" -v h="$grpc_base_rps" 'BEGIN {printf "%.2f", a/h}')**"
 	echo
 	echo "## Revocation (target: p99 < 100 ms)"
 	echo

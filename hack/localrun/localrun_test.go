@@ -92,7 +92,7 @@ func TestMakeRun(t *testing.T) {
 	if left := processesUnder(bin); len(left) > 0 {
 		t.Errorf("processes left after Ctrl-C: %v", left)
 	}
-	for _, addr := range []string{":8080", ":8081", ":9443", ":8443", ":8090"} {
+	for _, addr := range []string{":8080", ":8081", ":9443", ":8443", ":8090", ":9191"} {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Errorf("port %s still taken after Ctrl-C: %v", addr, err)

@@ -503,7 +503,7 @@ func (b *bench) apiserverArgs() (args []string, secure string, err error) {
 	return []string{"apiserver", "--kubeconfig", b.env.Kubeconfig, "--health-probe-bind-address", "0",
 		"--bind-address", "127.0.0.1", "--secure-port", port,
 		"--tls-cert-file", b.env.Certs.ServingCert, "--tls-private-key-file", b.env.Certs.ServingKey,
-		"--verify-bind-address", verifyAddr}, secure, nil
+		"--verify-bind-address", verifyAddr, "--ext-authz-bind-address", "0"}, secure, nil
 }
 
 func cutLast(s, sep string) (string, string, bool) {

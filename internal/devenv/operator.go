@@ -31,6 +31,8 @@ func (e *Env) OperatorOptions(securePort, verifyPort int) (*operator.Options, *o
 	api.Server.Authentication.RemoteKubeConfigFile = e.Kubeconfig
 	api.Server.Authorization.RemoteKubeConfigFile = e.Kubeconfig
 	api.Verify.BindAddress = fmt.Sprintf("127.0.0.1:%d", verifyPort)
+	// Suites run side by side: none takes the fixed gRPC port.
+	api.ExtAuthz.BindAddress = "0"
 	return opts, api
 }
 

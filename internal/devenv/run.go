@@ -30,8 +30,9 @@ const readyTimeout = 90 * time.Second
 
 // Ports of the API server that `make run` uses: DESIGN.md's defaults.
 const (
-	SecurePort = 8443
-	VerifyPort = 8090
+	SecurePort   = 8443
+	VerifyPort   = 8090
+	ExtAuthzPort = 9191
 )
 
 // AdminKey is the key `make run` creates for trying the REST dialects.
@@ -121,6 +122,7 @@ func operatorArgs(env *Env, kubeconfig string) []string {
 		"--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(SecurePort),
 		"--tls-cert-file", env.Certs.ServingCert, "--tls-private-key-file", env.Certs.ServingKey,
 		"--verify-bind-address", fmt.Sprintf("127.0.0.1:%d", VerifyPort),
+		"--ext-authz-bind-address", fmt.Sprintf("127.0.0.1:%d", ExtAuthzPort),
 	}
 }
 

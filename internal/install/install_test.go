@@ -228,7 +228,8 @@ func (s *scenario) startBoth(t *testing.T) {
 	// In a pod the ServiceAccount's namespace file names the Lease's
 	// namespace; here the flag does.
 	s.start(t, "apikey-operator-controller", "--webhook-host=127.0.0.1", "--leader-election-namespace="+releaseNS)
-	s.start(t, "apikey-operator-apiserver", "--bind-address=127.0.0.1", fmt.Sprintf("--verify-bind-address=127.0.0.1:%d", s.verifyPort))
+	s.start(t, "apikey-operator-apiserver", "--bind-address=127.0.0.1", fmt.Sprintf("--verify-bind-address=127.0.0.1:%d", s.verifyPort),
+		fmt.Sprintf("--ext-authz-bind-address=127.0.0.1:%d", freePort(t)))
 	if err := s.env.WaitAPIServiceAvailable(context.Background(), 60*time.Second); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/apikey-operator/apikey-operator/internal/dialect/hub"
 	"github.com/apikey-operator/apikey-operator/internal/dialect/nexus"
 	"github.com/apikey-operator/apikey-operator/internal/dialect/tenant"
+	"github.com/apikey-operator/apikey-operator/internal/extauthz"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
@@ -31,6 +32,7 @@ import (
 type APIServerOptions struct {
 	Server             *apiserver.Options
 	Verify             *verify.Options
+	ExtAuthz           *extauthz.Options
 	DefaultKeyLifetime time.Duration
 	TokenPrefix        string
 	// WatchNamespaces are the namespaces (tenants, hubs) served; empty
@@ -43,6 +45,7 @@ func NewAPIServerOptions() *APIServerOptions {
 	return &APIServerOptions{
 		Server:             apiserver.NewOptions(),
 		Verify:             verify.NewOptions(),
+		ExtAuthz:           extauthz.NewOptions(),
 		DefaultKeyLifetime: 365 * 24 * time.Hour,
 		TokenPrefix:        token.DefaultPrefix,
 	}
@@ -53,6 +56,7 @@ func NewAPIServerOptions() *APIServerOptions {
 func (o *APIServerOptions) AddFlags(fs *pflag.FlagSet, shared bool) {
 	o.Server.AddFlags(fs)
 	o.Verify.AddFlags(fs)
+	o.ExtAuthz.AddFlags(fs)
 	if shared {
 		fs.DurationVar(&o.DefaultKeyLifetime, "default-key-lifetime", o.DefaultKeyLifetime, "Lifetime of a key created through a REST dialect without an expiry.")
 		fs.StringVar(&o.TokenPrefix, "token-prefix", o.TokenPrefix, "Prefix of every token the API server mints: 1-16 lower-case letters and digits, starting with a letter.")
@@ -66,6 +70,9 @@ func (o *APIServerOptions) Validate() error {
 		return err
 	}
 	if err := o.Verify.Validate(); err != nil {
+		return err
+	}
+	if err := o.ExtAuthz.Validate(); err != nil {
 		return err
 	}
 	if _, err := token.Mint(o.TokenPrefix); err != nil {
@@ -128,6 +135,13 @@ func AddAPIServer(ctx context.Context, mgr ctrl.Manager, o *APIServerOptions) er
 		return err
 	}
 	if err := mgr.AddReadyzCheck("verify-index", vs.ReadyzCheck); err != nil {
+		return err
+	}
+	ea, err := extauthz.NewServer(o.ExtAuthz, extauthz.FromVerify(vs), ctrl.Log.WithName("extauthz"))
+	if err != nil {
+		return fmt.Errorf("gRPC ext_authz server: %w", err)
+	}
+	if err := mgr.Add(ea); err != nil {
 		return err
 	}
 	cfg, err := o.Server.Config()

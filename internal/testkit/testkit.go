@@ -10,6 +10,12 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/token"
 )
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writes.
@@ -66,4 +72,39 @@ func Leaks(tokens []string, haystacks map[string]string) []string {
 		}
 	}
 	return found
+}
+
+// Perms are ApiKey permissions from strings.
+func Perms(ps ...string) []keysv1.Permission {
+	out := make([]keysv1.Permission, len(ps))
+	for i, p := range ps {
+		out[i] = keysv1.Permission(p)
+	}
+	return out
+}
+
+// IPs are ApiKey allowedIPs entries from strings.
+func IPs(ps ...string) []keysv1.IPOrCIDR {
+	out := make([]keysv1.IPOrCIDR, len(ps))
+	for i, p := range ps {
+		out[i] = keysv1.IPOrCIDR(p)
+	}
+	return out
+}
+
+// IssuedKey is an ApiKey as the controller leaves it once issued: status
+// holds the token's hash and prefix, and the key expires at expires.
+func IssuedKey(ns, name, tok string, expires time.Time, mods ...func(*keysv1.ApiKey)) *keysv1.ApiKey {
+	k := &keysv1.ApiKey{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Status: keysv1.ApiKeyStatus{
+			Hash:      token.Hash(tok),
+			KeyPrefix: token.DisplayPrefix(tok),
+			ExpiresAt: &metav1.Time{Time: expires},
+		},
+	}
+	for _, m := range mods {
+		m(k)
+	}
+	return k
 }

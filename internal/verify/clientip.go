@@ -110,3 +110,10 @@ func parseHop(s string) (netip.Addr, bool) {
 	}
 	return netip.Addr{}, false
 }
+
+// TrustedProxy tells whether a peer is in --trusted-proxies, so that its
+// word on the client's address is believed. The gRPC ext_authz server asks
+// it before it believes Envoy's source.address.
+func (s *Server) TrustedProxy(peer netip.Addr) bool {
+	return s.proxies.trusted(NormalizeAddr(peer))
+}

@@ -140,12 +140,12 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		s.answerVerify(w, status, map[string]string{"error": msg})
 		return
 	}
-	msg := checkPermissions(in.Permissions)
+	msg := CheckPermissions(in.Permissions)
 	if msg == "" {
-		msg = checkScope(in.Namespaces, in.Audiences, "namespaces", "audiences")
+		msg = CheckScope(in.Namespaces, in.Audiences, "namespaces", "audiences")
 	}
 	if msg == "" && len(in.Namespaces) == 0 && len(in.Audiences) == 0 && !s.opts.AnyNamespace {
-		msg = unscopedMessage("namespaces", "audiences")
+		msg = UnscopedMessage("namespaces", "audiences")
 	}
 	if msg != "" {
 		s.answerVerify(w, http.StatusBadRequest, map[string]string{"error": msg})
@@ -209,7 +209,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	switch res.Code {
 	case Unscoped:
 		s.verifier.metrics.respond(endpointAuth, http.StatusBadRequest)
-		http.Error(w, unscopedMessage(NamespaceQuery, AudienceQuery), http.StatusBadRequest)
+		http.Error(w, UnscopedMessage(NamespaceQuery, AudienceQuery), http.StatusBadRequest)
 		return
 	case Malformed, NotFound, WrongNamespace, WrongAudience, Disabled, Expired:
 		h.Set("WWW-Authenticate", `Bearer realm="apikey"`)
@@ -219,23 +219,52 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 }
 
 func setRateLimitHeaders(h http.Header, res Result) {
+	RateLimitHeaders(res, h.Set)
+}
+
+// RateLimitHeaders sets the answer's Retry-After (with RateLimited) and
+// RateLimit-Limit, -Remaining and -Reset (for a key with a rate limit),
+// in whole seconds.
+func RateLimitHeaders(res Result, set func(name, value string)) {
 	if res.Code == RateLimited {
-		h.Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(res.RetryAfter))))
+		set("Retry-After", strconv.Itoa(max(1, ceilSeconds(res.RetryAfter))))
 	}
 	if rl := res.RateLimit; rl.Limit > 0 {
-		h.Set("RateLimit-Limit", strconv.Itoa(rl.Limit))
-		h.Set("RateLimit-Remaining", strconv.Itoa(rl.Remaining))
-		h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(rl.Reset)))
+		set("RateLimit-Limit", strconv.Itoa(rl.Limit))
+		set("RateLimit-Remaining", strconv.Itoa(rl.Remaining))
+		set("RateLimit-Reset", strconv.Itoa(ceilSeconds(rl.Reset)))
 	}
 }
 
-// presentedKey takes the key from "Authorization: Bearer <key>", else from
-// X-API-Key. A missing key is "", which verifies as Malformed.
+// DefaultKeyHeaders are where a gateway request carries its key, in the
+// order they are read: "Authorization: Bearer <key>", then X-API-Key.
+var DefaultKeyHeaders = []string{"Authorization", APIKeyHeader}
+
+// presentedKey takes the key from the default headers. A missing key is
+// "", which verifies as Malformed.
 func presentedKey(h http.Header) string {
-	if auth := h.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-		return strings.TrimSpace(auth[7:])
+	return KeyFromHeaders(DefaultKeyHeaders, h.Get)
+}
+
+// KeyFromHeaders reads the key from the first of the named headers that
+// holds one; get looks a header up by name. The Authorization header
+// carries it after "Bearer " (any case); any other header holds it alone.
+// Forward-auth and the gRPC ext_authz server both read keys through it.
+func KeyFromHeaders(names []string, get func(name string) string) string {
+	for _, n := range names {
+		v := get(n)
+		if v == "" {
+			continue
+		}
+		if strings.EqualFold(n, "Authorization") {
+			if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+				return strings.TrimSpace(v[7:])
+			}
+			continue
+		}
+		return strings.TrimSpace(v)
 	}
-	return strings.TrimSpace(h.Get(APIKeyHeader))
+	return ""
 }
 
 // readAuthQuery reads a forward-auth request's permissions, namespaces
@@ -247,14 +276,6 @@ func presentedKey(h http.Header) string {
 // scope comes from the gateway-set Accept headers instead, and permissions
 // from the query and headers (a client can only add requirements).
 func readAuthQuery(r *http.Request, req *Request) string {
-	add := func(out []string, list string) []string {
-		for p := range strings.SplitSeq(list, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
-		}
-		return out
-	}
 	gatewayQuery := r.URL.Path == "/v1/auth"
 	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
 		name, v, _ := strings.Cut(pair, "=")
@@ -276,27 +297,28 @@ func readAuthQuery(r *http.Request, req *Request) string {
 			}
 			v = u
 		}
-		*dst = add(*dst, v)
+		*dst = AppendList(*dst, v)
 	}
 	for _, l := range r.Header.Values(PermissionHeader) {
-		req.Permissions = add(req.Permissions, l)
+		req.Permissions = AppendList(req.Permissions, l)
 	}
 	if !gatewayQuery {
 		for _, l := range r.Header.Values(AcceptNamespaceHeader) {
-			req.Namespaces = add(req.Namespaces, l)
+			req.Namespaces = AppendList(req.Namespaces, l)
 		}
 		for _, l := range r.Header.Values(AcceptAudienceHeader) {
-			req.Audiences = add(req.Audiences, l)
+			req.Audiences = AppendList(req.Audiences, l)
 		}
 	}
-	if msg := checkPermissions(req.Permissions); msg != "" {
+	if msg := CheckPermissions(req.Permissions); msg != "" {
 		return msg
 	}
-	return checkScope(req.Namespaces, req.Audiences, NamespaceQuery, AudienceQuery)
+	return CheckScope(req.Namespaces, req.Audiences, NamespaceQuery, AudienceQuery)
 }
 
-// checkScope bounds the namespaces and audiences a request names.
-func checkScope(namespaces, audiences []string, nsName, audName string) string {
+// CheckScope bounds the namespaces and audiences a request names; nsName
+// and audName are what the caller's dialect calls them.
+func CheckScope(namespaces, audiences []string, nsName, audName string) string {
 	if len(namespaces) > maxScope || len(audiences) > maxScope {
 		return "at most " + strconv.Itoa(maxScope) + " " + nsName + " and " + strconv.Itoa(maxScope) + " " + audName + " per request"
 	}
@@ -310,14 +332,29 @@ func checkScope(namespaces, audiences []string, nsName, audName string) string {
 	return ""
 }
 
-// unscopedMessage answers a verification that names neither namespace nor
+// UnscopedMessage answers a verification that names neither namespace nor
 // audience (verdict Unscoped): the gateway's configuration is incomplete,
 // and accepting every namespace's keys would let any tenant through.
-func unscopedMessage(nsName, audName string) string {
+func UnscopedMessage(nsName, audName string) string {
 	return "name whose keys this verification accepts: " + nsName + " (the tenant's namespace) or " + audName + " (the API's audience); " +
 		"a verification naming neither is refused unless the server runs with --verify-any-namespace"
 }
-func checkPermissions(perms []string) string {
+
+// AppendList adds the entries of a comma-separated list (permissions,
+// namespaces or audiences), skipping empty ones. Check the result with
+// CheckPermissions or CheckScope.
+func AppendList(dst []string, list string) []string {
+	for p := range strings.SplitSeq(list, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			dst = append(dst, p)
+		}
+	}
+	return dst
+}
+
+// CheckPermissions bounds the permissions a request may name; it returns
+// what is wrong, or "".
+func CheckPermissions(perms []string) string {
 	if len(perms) > maxPermissions {
 		return "at most " + strconv.Itoa(maxPermissions) + " permissions per request"
 	}

@@ -10,10 +10,10 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	testclock "k8s.io/utils/clock/testing"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
 
@@ -32,35 +32,11 @@ func mint(t testing.TB) string {
 // apiKey is an ApiKey as the controller leaves it once issued: status
 // holds the token's hash and prefix, and the key expires in a day.
 func apiKey(ns, name, tok string, mods ...func(*keysv1.ApiKey)) *keysv1.ApiKey {
-	k := &keysv1.ApiKey{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Status: keysv1.ApiKeyStatus{
-			Hash:      token.Hash(tok),
-			KeyPrefix: token.DisplayPrefix(tok),
-			ExpiresAt: &metav1.Time{Time: t0.Add(24 * time.Hour)},
-		},
-	}
-	for _, m := range mods {
-		m(k)
-	}
-	return k
+	return testkit.IssuedKey(ns, name, tok, t0.Add(24*time.Hour), mods...)
 }
 
-func perms(ps ...string) []keysv1.Permission {
-	out := make([]keysv1.Permission, len(ps))
-	for i, p := range ps {
-		out[i] = keysv1.Permission(p)
-	}
-	return out
-}
-
-func ips(ps ...string) []keysv1.IPOrCIDR {
-	out := make([]keysv1.IPOrCIDR, len(ps))
-	for i, p := range ps {
-		out[i] = keysv1.IPOrCIDR(p)
-	}
-	return out
-}
+// perms and ips build an ApiKey's permissions and allowedIPs.
+var perms, ips = testkit.Perms, testkit.IPs
 
 // fixture is a verify server without informers: tests feed the index the
 // way the informer handlers do.

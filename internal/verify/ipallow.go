@@ -46,6 +46,10 @@ func normalizeAddr(a netip.Addr) netip.Addr {
 	return a.WithZone("").Unmap()
 }
 
+// NormalizeAddr drops an address's zone and unmaps an IPv4-mapped IPv6
+// address, so ::ffff:192.0.2.1 and 192.0.2.1 are the same client.
+func NormalizeAddr(a netip.Addr) netip.Addr { return normalizeAddr(a) }
+
 // ipAllowed tells whether the client address is in one of the blocks; an
 // empty list allows any address. It allocates nothing.
 func ipAllowed(allowed []netip.Prefix, a netip.Addr) bool {

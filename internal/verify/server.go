@@ -227,3 +227,8 @@ func (s *Server) background(ctx context.Context) {
 		}
 	}
 }
+
+// AnyNamespace tells whether the server runs with --verify-any-namespace:
+// verifications that name no namespace and no audience accept every
+// namespace's keys. The gRPC ext_authz server follows it too.
+func (s *Server) AnyNamespace() bool { return s.opts.AnyNamespace }

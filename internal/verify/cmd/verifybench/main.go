@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"flag"
 	"fmt"
 	"net"
@@ -18,11 +17,9 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
-	"github.com/apikey-operator/apikey-operator/internal/token"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
+	"github.com/apikey-operator/apikey-operator/internal/verify/benchkit"
 )
 
 func main() {
@@ -36,20 +33,8 @@ func main() {
 }
 
 func run(keys int, tokenFile string) error {
-	ix := verify.NewIndex()
-	for i := range keys - 1 {
-		ix.SetKey(filler(i))
-	}
-	tok, err := token.Mint("")
+	ix, err := benchkit.Index(keys, tokenFile)
 	if err != nil {
-		return err
-	}
-	ix.SetKey(&keysv1.ApiKey{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: "bench"},
-		Spec:       keysv1.ApiKeySpec{Permissions: []keysv1.Permission{"invoices:read"}},
-		Status:     keysv1.ApiKeyStatus{Hash: token.Hash(tok), KeyPrefix: token.DisplayPrefix(tok), ExpiresAt: &metav1.Time{Time: time.Now().Add(24 * time.Hour)}},
-	})
-	if err := os.WriteFile(tokenFile, []byte(tok), 0o600); err != nil {
 		return err
 	}
 	log := logr.Discard()
@@ -71,14 +56,4 @@ func run(keys int, tokenFile string) error {
 	})}
 	go func() { _ = hello.Serve(helloLn) }()
 	return srv.Serve(context.Background(), authLn)
-}
-
-// filler is a key whose token nobody holds.
-func filler(i int) *keysv1.ApiKey {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	return &keysv1.ApiKey{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: fmt.Sprintf("filler-%d", i)},
-		Status:     keysv1.ApiKeyStatus{Hash: token.FormatSum(b)},
-	}
 }
