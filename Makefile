@@ -27,6 +27,9 @@ test: controlplane helm gateways ## Run every test: unit, fuzz seeds, envtest su
 	@# running them side by side makes their timing-sensitive specs flaky.
 	$(GO) test ./... -count=1 -run '^$$' >/dev/null
 	$(GO) test ./... -count=1 -p 1 -timeout 30m
+	@# The gateway wiring against Gateway API, Envoy Gateway, Istio and Envoy's
+	@# published types: its own module, so their dependencies stay out of go.mod.
+	cd test/gateways && $(GO) test ./... -count=1
 	@FUZZTIME=$(FUZZTIME_SHORT) GO=$(GO) hack/fuzz.sh
 
 ##@ Development
