@@ -116,6 +116,42 @@ var _ = Describe("gateways", Ordered, func() {
 				Expect(status).To(Equal(403), "a client's own X-Forwarded-For must not pass")
 			})
 
+			It("keeps the key and a client's identity headers from the backend, on every location (issue 15)", func() {
+				_, tok := issue(ctx, ns, "hygiene", func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("invoices:read") })
+				_, billing := issue(ctx, newNamespace(ctx), "hygiene-billing", func(k *keysv1.ApiKey) {
+					k.Spec.Permissions = perms("invoices:read")
+					k.Spec.Audiences = []keysv1.Audience{"billing"}
+				})
+				eventuallyCode(tok, "127.0.0.2", "invoices:read").Should(Equal("Valid"))
+				Eventually(func() string { return verifyIn(map[string]any{"audiences": []string{"billing"}}, billing, "") }).Should(Equal("Valid"))
+				spoofed := map[string]string{NamespaceHeader: "spoofed", NameHeader: "spoofed", PermissionsHeader: "*"}
+				for _, c := range []struct {
+					path, tok, keyHeader string
+				}{
+					{"/invoices", tok, "Authorization"},
+					{"/invoices", tok, APIKeyHeader},
+					{"/billing/invoices", billing, "Authorization"},
+					{"/billing/invoices", billing, APIKeyHeader},
+				} {
+					headers := map[string]string{}
+					for k, v := range spoofed {
+						headers[k] = v
+					}
+					if c.keyHeader == "Authorization" {
+						headers["Authorization"] = "Bearer " + c.tok
+					} else {
+						headers[APIKeyHeader] = c.tok
+					}
+					status, seen := getPath(base, c.path, "127.0.0.2", headers)
+					Expect(status).To(Equal(200), "%s with %s", c.path, c.keyHeader)
+					Expect(seen).To(HaveKeyWithValue("Authorization", ""), "%s: the key reached the backend in Authorization", c.path)
+					Expect(seen).To(HaveKeyWithValue(APIKeyHeader, ""), "%s: the key reached the backend in X-API-Key", c.path)
+					for k := range spoofed {
+						Expect(seen[k]).NotTo(Or(Equal("spoofed"), Equal("*")), "%s: the client's %s reached the backend", c.path, k)
+					}
+				}
+			})
+
 			It("answers 401 for a deleted key", func() {
 				k, tok := issue(ctx, ns, "doomed", func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("invoices:*") })
 				eventuallyCode(tok, "").Should(Equal("Valid"))
@@ -176,6 +212,9 @@ func startBackend() string {
 			NamespaceHeader:   r.Header.Get(NamespaceHeader),
 			NameHeader:        r.Header.Get(NameHeader),
 			PermissionsHeader: r.Header.Get(PermissionsHeader),
+			// Whether a credential reached the backend; never its value.
+			"Authorization": presence(r.Header.Get("Authorization")),
+			APIKeyHeader:    presence(r.Header.Get(APIKeyHeader)),
 		})
 	})}
 	go func() { _ = s.Serve(ln) }()
@@ -183,6 +222,19 @@ func startBackend() string {
 	return ln.Addr().String()
 }
 
+func presence(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "present"
+}
+
+// The gateway configurations below are docs/gateways.md's: each strips the
+// key's headers before the backend and sets every identity header from the
+// verify answer, so a client's own never passes. NGINX caches verdicts as
+// a platform team might (proxy_cache_valid 200 1m); the verify answer's
+// Cache-Control (private, max-age=0 by default) overrides it, so
+// revocation stays immediate.
 const nginxConf = `
 worker_processes 1;
 daemon off;
@@ -196,13 +248,20 @@ http {
   fastcgi_temp_path {{.Dir}}/fastcgi;
   uwsgi_temp_path {{.Dir}}/uwsgi;
   scgi_temp_path {{.Dir}}/scgi;
+  proxy_cache_path {{.Dir}}/cache keys_zone=apikey:1m;
   upstream apikey_verify { server {{.Verify}}; keepalive 16; }
   server {
     listen {{.Listen}};
     location /billing/ {
       auth_request /_apikey_auth_billing;
       auth_request_set $apikey_namespace $upstream_http_x_apikey_namespace;
+      auth_request_set $apikey_name $upstream_http_x_apikey_name;
+      auth_request_set $apikey_permissions $upstream_http_x_apikey_permissions;
       proxy_set_header X-ApiKey-Namespace $apikey_namespace;
+      proxy_set_header X-ApiKey-Name $apikey_name;
+      proxy_set_header X-ApiKey-Permissions $apikey_permissions;
+      proxy_set_header Authorization "";
+      proxy_set_header X-API-Key "";
       proxy_pass http://{{.Backend}};
     }
     location = /_apikey_auth_billing {
@@ -222,10 +281,15 @@ http {
       proxy_set_header X-ApiKey-Namespace $apikey_namespace;
       proxy_set_header X-ApiKey-Name $apikey_name;
       proxy_set_header X-ApiKey-Permissions $apikey_permissions;
+      proxy_set_header Authorization "";
+      proxy_set_header X-API-Key "";
       proxy_pass http://{{.Backend}};
     }
     location = /_apikey_auth {
       internal;
+      proxy_cache apikey;
+      proxy_cache_key "$http_authorization|$http_x_api_key|$remote_addr";
+      proxy_cache_valid 200 1m;
       proxy_pass http://apikey_verify/v1/auth?namespace={{.Namespace}}&permission=invoices:read;
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
@@ -238,6 +302,9 @@ http {
 `
 
 func startNGINX(dir, listen, backend, ns string) {
+	// NGINX's workers run as another user: they must reach the cache
+	// directory inside the test's private temp dir.
+	Expect(os.Chmod(dir, 0o711)).To(Succeed())
 	conf := writeTemplate(dir, "nginx.conf", nginxConf, listen, backend, ns)
 	startProcess(dir, "nginx", "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", conf)
 }
@@ -253,14 +320,20 @@ http://{{.Listen}} {
 			uri /v1/auth?audience=billing&permission=invoices:read
 			copy_headers X-ApiKey-Namespace X-ApiKey-Name X-ApiKey-Permissions
 		}
-		reverse_proxy {{.Backend}}
+		reverse_proxy {{.Backend}} {
+			header_up -Authorization
+			header_up -X-Api-Key
+		}
 	}
 	handle {
 		forward_auth {{.Verify}} {
 			uri /v1/auth?namespace={{.Namespace}}&permission=invoices:read
 			copy_headers X-ApiKey-Namespace X-ApiKey-Name X-ApiKey-Permissions
 		}
-		reverse_proxy {{.Backend}}
+		reverse_proxy {{.Backend}} {
+			header_up -Authorization
+			header_up -X-Api-Key
+		}
 	}
 }
 `

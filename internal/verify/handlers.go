@@ -86,10 +86,14 @@ func (s *Server) Handler() http.Handler {
 // directly (Header.Set would canonicalise them on every request).
 var (
 	codeKey        = http.CanonicalHeaderKey(CodeHeader)
+	cacheKey       = http.CanonicalHeaderKey("Cache-Control")
 	namespaceKey   = http.CanonicalHeaderKey(NamespaceHeader)
 	nameKey        = http.CanonicalHeaderKey(NameHeader)
 	permissionsKey = http.CanonicalHeaderKey(PermissionsHeader)
 )
+
+// noStore is the Cache-Control value of every refusal.
+var noStore = []string{"no-store"}
 
 // codeValues are the X-ApiKey-Code header values, one per verdict, made
 // once (see Key.identity).
@@ -202,10 +206,16 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	setRateLimitHeaders(h, res)
 	if res.Code == Valid {
 		h[namespaceKey], h[nameKey], h[permissionsKey] = res.Key.identity[0], res.Key.identity[1], res.Key.identity[2]
+		// A gateway that caches verdicts may reuse this one for max-age
+		// seconds (0 by default), for this client only.
+		h[cacheKey] = s.cacheAllowed()
 		s.verifier.metrics.respond(endpointAuth, http.StatusOK)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	// A refusal is never reused: the next request may carry a new key,
+	// and a RateLimited answer ends.
+	h[cacheKey] = noStore
 	switch res.Code {
 	case Unscoped:
 		s.verifier.metrics.respond(endpointAuth, http.StatusBadRequest)

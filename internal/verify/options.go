@@ -27,6 +27,11 @@ type Options struct {
 	// audience, for keys of every namespace: for single-tenant clusters
 	// only, since any tenant's key then opens every gateway.
 	AnyNamespace bool
+	// CacheMaxAge is the max-age of the Cache-Control hint on allowed
+	// forward-auth answers ("private, max-age=N"); refusals say no-store.
+	// A gateway that caches verdicts keeps a revoked key working for up
+	// to this long. Default 0: never reuse a verdict.
+	CacheMaxAge time.Duration
 	// LastUsedFlushInterval is how often status.lastUsedAt is written for
 	// the keys used since; at least a minute.
 	LastUsedFlushInterval time.Duration
@@ -54,6 +59,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&o.FailureRate, "verify-failure-rate", o.FailureRate, "Failed verifications (unknown or malformed keys) each source address may make per second before getting 429; 0 turns the guard off. Valid keys are never limited by it.")
 	fs.IntVar(&o.FailureBurst, "verify-failure-burst", o.FailureBurst, "Failed verifications a source address may make at once.")
 	fs.BoolVar(&o.AnyNamespace, "verify-any-namespace", o.AnyNamespace, "Accept verifications (forward-auth, POST /v1/keys/verify, ApiKeyReview) that name no namespace and no audience, for keys of every namespace. Only for single-tenant clusters: with it, a key minted in any namespace opens every gateway that does not name its namespace or audience. Without it such verifications are refused (400, or reason Unscoped).")
+	fs.DurationVar(&o.CacheMaxAge, "verify-cache-max-age", o.CacheMaxAge, "max-age of the \"Cache-Control: private, max-age=N\" hint on allowed forward-auth answers (whole seconds; refusals always say no-store). A gateway that caches verdicts (NGINX proxy_cache, for one) then keeps serving a revoked key for up to this long; 0, the default, lets no verdict be reused.")
 	fs.DurationVar(&o.LastUsedFlushInterval, "last-used-flush-interval", o.LastUsedFlushInterval, "How often status.lastUsedAt and status.usage are written, in one batch, for the keys used since; at least 1m.")
 	fs.BoolVar(&o.MetricsPerKey, "metrics-per-key", o.MetricsPerKey, "Export apikey_key_verifications_total{namespace,name,result} with two series per ApiKey (allowed, refused) on every verify replica. Off by default: with many keys it multiplies the series Prometheus stores (docs/operations.md).")
 }
@@ -69,6 +75,9 @@ func (o *Options) Validate() error {
 	}
 	if o.FailureRate < 0 || o.FailureBurst < 1 {
 		errs = append(errs, errors.New("--verify-failure-rate must be 0 or more and --verify-failure-burst at least 1"))
+	}
+	if o.CacheMaxAge < 0 || o.CacheMaxAge > time.Hour {
+		errs = append(errs, fmt.Errorf("--verify-cache-max-age must be between 0 and 1h (a gateway cache delays revocation by as much), not %s", o.CacheMaxAge))
 	}
 	if o.LastUsedFlushInterval < time.Minute {
 		errs = append(errs, fmt.Errorf("--last-used-flush-interval must be at least 1m (status is written at most once a minute per key), not %s", o.LastUsedFlushInterval))

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +52,11 @@ type Server struct {
 	flusher  *flusher
 	log      logr.Logger
 	synced   atomic.Bool
+
+	// cacheHint is the Cache-Control value of allowed forward-auth
+	// answers, made once from opts.CacheMaxAge (see cacheAllowed).
+	cacheHint     []string
+	cacheHintOnce sync.Once
 }
 
 // NewServer builds the verify server; Start runs it.
@@ -226,6 +233,16 @@ func (s *Server) background(ctx context.Context) {
 			s.verifier.guard.sweep(now)
 		}
 	}
+}
+
+// cacheAllowed is the Cache-Control header value of an allowed
+// forward-auth answer, built on first use so that answers allocate
+// nothing for it.
+func (s *Server) cacheAllowed() []string {
+	s.cacheHintOnce.Do(func() {
+		s.cacheHint = []string{"private, max-age=" + strconv.Itoa(int(s.opts.CacheMaxAge/time.Second))}
+	})
+	return s.cacheHint
 }
 
 // AnyNamespace tells whether the server runs with --verify-any-namespace:
