@@ -601,7 +601,7 @@ spec: {permissions: ["invoices:read"]}
 	}
 	review := fmt.Sprintf(`apiVersion: access.apikey-operator.io/v1alpha1
 kind: ApiKeyReview
-spec: {key: %q, permissions: ["invoices:read"]}
+spec: {key: %q, namespaces: [team-a], permissions: ["invoices:read"]}
 `, tok)
 	out, err := tryKubectl(t, s.env, review, "create", "-o", `jsonpath={.status}{"\n"}`, "-f", "-")
 	if err != nil || !strings.Contains(out, `"valid":true`) {
