@@ -67,6 +67,7 @@ build: plugin ## Build bin/apikey-operator and the kubectl plugin bin/kubectl-ap
 .PHONY: plugin
 plugin: ## Build the kubectl plugin bin/kubectl-apikey (`kubectl apikey` once bin/ is on PATH; docs/operations.md).
 	$(GO) build -o $(BIN)/kubectl-apikey ./cmd/kubectl-apikey
+	@install -m 0755 cmd/kubectl-apikey/kubectl_complete-apikey $(BIN)/kubectl_complete-apikey
 
 .PHONY: controlplane
 controlplane: ## Build kube-apiserver, etcd and kubectl from Go modules into bin/ (once; versions in hack/versions.env).

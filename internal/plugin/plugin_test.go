@@ -36,6 +36,20 @@ var _ = Describe("kubectl apikey", func() {
 		}
 	})
 
+	It("completes commands, flags and key names through kubectl's plugin completion", func() {
+		ns := newNamespace(ctx)
+		plugin(ns, "create", "completed-one")
+		plugin(ns, "create", "completed-two")
+		commands := kubectlRun("", "__complete", "apikey", "")
+		Expect(commands.stdout).To(ContainSubstring("rotate"))
+		Expect(commands.stdout).To(ContainSubstring("verify"))
+		names := kubectlRun("", "__complete", "apikey", "-n", ns, "status", "")
+		Expect(names.stdout).To(ContainSubstring("completed-one"))
+		Expect(names.stdout).To(ContainSubstring("completed-two"))
+		flags := kubectlRun("", "__complete", "apikey", "list", "--")
+		Expect(flags.stdout).To(ContainSubstring("--expiring-within"))
+	})
+
 	It("creates a key, waits until it is Ready, and shows its status", func() {
 		ns := newNamespace(ctx)
 		r := plugin(ns, "create", "billing", "--permission", "invoices:read", "--permission", "invoices:list",

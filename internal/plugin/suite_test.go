@@ -61,6 +61,9 @@ var _ = BeforeSuite(func() {
 	build := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "kubectl-apikey"), "../../cmd/kubectl-apikey")
 	out, err := build.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), string(out))
+	complete, err := os.ReadFile("../../cmd/kubectl-apikey/kubectl_complete-apikey")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(filepath.Join(pluginDir, "kubectl_complete-apikey"), complete, 0o755)).To(Succeed())
 
 	env, err = devenv.Start(devenv.Options{BinDir: assets, ConfigDir: filepath.Join("..", "..", "config"), Kubeconfig: filepath.Join(GinkgoT().TempDir(), "kubeconfig")})
 	Expect(err).NotTo(HaveOccurred())
