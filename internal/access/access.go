@@ -148,6 +148,21 @@ func (a *Authorizer) authorizeUser(ctx context.Context, u user.Info, namespace s
 	return nil
 }
 
+// MayKnowNamespace tells whether the caller may learn that a namespace
+// exists: an API key only of its own, a Kubernetes identity of one where
+// it may list apikeys. Tenants without rights in a namespace must not
+// tell an unknown one from a forbidden one.
+func (a *Authorizer) MayKnowNamespace(ctx context.Context, namespace string) bool {
+	c := CallerFrom(ctx)
+	switch {
+	case Authenticated(ctx) != nil:
+		return false
+	case c.Key != nil:
+		return c.Key.Namespace == namespace
+	}
+	return a.authorizeUser(ctx, c.User, namespace, List) == nil
+}
+
 // CanGrant tells whether the caller may give a key these permissions: an
 // API key grants only what it holds itself. Kubernetes identities that
 // may write apikeys could write them with kubectl anyway.

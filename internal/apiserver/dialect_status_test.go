@@ -279,8 +279,11 @@ var _ = Describe("Dialect status codes, error bodies and fields", Ordered, Conti
 			{what: "unknown key (update)", as: asAdmin, req: put("No_Such_Key", `{"enabled":true}`), want: 404},
 			{what: "unknown key (delete)", as: asAdmin, req: func() request { return request{method: "DELETE", path: item("No_Such_Key")} }, want: 404},
 			{what: "a key name differing only in case", as: asAdmin, req: get(func() string { return item(strings.ToLower(existing)) }), want: 404},
-			{what: "unknown tenant (list)", as: asAdmin, req: get(func() string { return "/api/" + unknownNS + "/admin/apiKeys" }), want: 404},
-			{what: "unknown tenant (create)", as: asAdmin, req: func() request { return rawReq("POST", "/api/"+unknownNS+"/admin/apiKeys", `{"name":"st-new"}`) }, want: 404},
+			// A key of another namespace is not told whether a tenant
+			// exists (issue 11): unknown answers as forbidden does. A
+			// caller with rights there gets 404 (smaller_test.go).
+			{what: "unknown tenant (list), to a key of another tenant", as: asAdmin, req: get(func() string { return "/api/" + unknownNS + "/admin/apiKeys" }), want: 403},
+			{what: "unknown tenant (create), to a key of another tenant", as: asAdmin, req: func() request { return rawReq("POST", "/api/"+unknownNS+"/admin/apiKeys", `{"name":"st-new"}`) }, want: 403},
 			{what: "a tenant that cannot be a namespace (Tenant_A)", as: asAdmin, req: get(func() string { return "/api/Tenant_A/admin/apiKeys" }), want: 404},
 			{what: "a path under the keys that is no endpoint", as: asAdmin, req: get(func() string { return item("a") + "/b" }), want: 404},
 			// The server routes a tenant's whole admin subtree to the
@@ -388,7 +391,7 @@ var _ = Describe("Dialect status codes, error bodies and fields", Ordered, Conti
 
 			{what: "unknown id (get)", as: asAdmin, req: get(coll + "/No_Such_Key"), want: 404},
 			{what: "unknown id (delete)", as: asAdmin, req: func() request { return request{method: "DELETE", path: coll + "/No_Such_Key"} }, want: 404},
-			{what: "an unknown namespace", as: asAdmin, req: func() request { return getReq(coll, "X-Namespace", unknownNS) }, want: 404},
+			{what: "an unknown namespace, to a key of another (answered as forbidden, issue 11)", as: asAdmin, req: func() request { return getReq(coll, "X-Namespace", unknownNS) }, want: 403},
 			{what: "a path under /v1/api-keys that is no endpoint", as: asAdmin, req: get(coll + "/a/b"), want: 404},
 
 			{what: "PUT on a key", as: asAdmin, req: func() request { return rawReq("PUT", coll+"/"+existing, `{}`) }, want: 405, hdr: [2]string{"Allow", "GET, HEAD, DELETE"}},
@@ -477,7 +480,7 @@ var _ = Describe("Dialect status codes, error bodies and fields", Ordered, Conti
 
 			{what: "a hub path other than current", as: asAdmin, req: get("/v1/hubs/other/api-keys"), want: 404, code: "404.uri"},
 			{what: "a path under a key", as: asAdmin, req: func() request { return getReq(coll+"/"+existingID+"/x", hub()...) }, want: 404, code: "404.uri"},
-			{what: "an unknown hub", as: asAdmin, req: func() request { return getReq(coll, "X-Hub-Id", unknownNS) }, want: 404, code: "404.hub"},
+			{what: "an unknown hub, to a key of another (answered as forbidden, issue 11)", as: asAdmin, req: func() request { return getReq(coll, "X-Hub-Id", unknownNS) }, want: 403, code: "403.wrong-hub"},
 			{what: "an unknown key ID (get)", as: asAdmin, req: get(coll + "/" + noSuchID), want: 404, code: "404.hub.api-key"},
 			{what: "an unknown key ID (patch)", as: asAdmin, req: func() request { return rawReq("PATCH", coll+"/"+noSuchID, `{"name":"x"}`, hub()...) }, want: 404, code: "404.hub.api-key"},
 			{what: "an unknown key ID (delete)", as: asAdmin, req: func() request { return request{method: "DELETE", path: coll + "/" + noSuchID, headers: hub()} }, want: 404, code: "404.hub.api-key"},

@@ -67,7 +67,18 @@ func (s *Kube) now() time.Time {
 	return s.Clock.Now()
 }
 
+// NamespaceExists answers true, whatever the truth, to a caller without
+// rights in the namespace: the operation that follows is then refused as
+// forbidden, as it is for a namespace that exists, so unknown and
+// forbidden look alike (issue 11).
 func (s *Kube) NamespaceExists(ctx context.Context, namespace string) (bool, error) {
+	if s.Authorizer != nil && access.CallerFrom(ctx) != nil && !s.Authorizer.MayKnowNamespace(ctx, namespace) {
+		return true, nil
+	}
+	return s.namespaceExists(ctx, namespace)
+}
+
+func (s *Kube) namespaceExists(ctx context.Context, namespace string) (bool, error) {
 	err := s.Cache.Get(ctx, client.ObjectKey{Name: namespace}, &corev1.Namespace{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -83,7 +94,7 @@ func (s *Kube) authorize(ctx context.Context, sc access.Scopes, ns string, v acc
 	if err := s.Authorizer.Authorize(ctx, sc, ns, v); err != nil {
 		return err
 	}
-	ok, err := s.NamespaceExists(ctx, ns)
+	ok, err := s.namespaceExists(ctx, ns)
 	if err != nil {
 		return err
 	}

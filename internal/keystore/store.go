@@ -11,8 +11,11 @@ import (
 // and returns access errors (access.ErrUnauthenticated, ErrForbidden,
 // ErrOtherNamespace, ErrEscalation) or the errors of this package.
 type Store interface {
-	// NamespaceExists tells whether a tenant (namespace) exists. It does
-	// not authorise: a dialect checks the tenant before the caller.
+	// NamespaceExists tells whether a tenant (namespace) exists. A dialect
+	// may ask before the operation authorises the caller, so to a caller
+	// without rights in the namespace it answers true whatever the truth:
+	// the operation is then forbidden, and unknown and forbidden look
+	// alike.
 	NamespaceExists(ctx context.Context, namespace string) (bool, error)
 
 	Create(ctx context.Context, s access.Scopes, namespace string, k NewKey) (*Issued, error)

@@ -32,6 +32,9 @@ func ValidateNew(n *NewKey, now time.Time) error {
 		if err := token.WellFormed(n.Token); err != nil {
 			return invalid("secret", "must have %d to %d printable ASCII characters and no spaces", token.MinLen, token.MaxLen)
 		}
+		if token.Guessable(n.Token) {
+			return invalid("secret", "is too easy to guess (repeated or consecutive characters, or too few different ones): use %d or more random characters, for example from `openssl rand -base64 32`, or leave it out to have one generated", token.MinLen)
+		}
 	}
 	return nil
 }

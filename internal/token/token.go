@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"math/big"
 )
 
@@ -235,4 +236,46 @@ func crcString(s string) uint32 {
 		crc = crc32.IEEETable[byte(crc)^s[i]] ^ (crc >> 8)
 	}
 	return ^crc
+}
+
+// MinGuessBits is the least entropy a caller-chosen secret must show,
+// estimated as its length times the Shannon entropy of its characters.
+// A random 32-character hex string shows about 118 bits; "aaaa…" none.
+const MinGuessBits = 96
+
+// Guessable tells a caller-chosen secret that is easy to guess whatever
+// its length: less than MinGuessBits of estimated entropy, or a short unit
+// repeated ("password1password1…"), or mostly a run of consecutive
+// characters ("abcdefgh…", "98765432…"). It is a floor, not a strength
+// meter: minted tokens carry 256 bits.
+func Guessable(s string) bool {
+	if len(s) == 0 {
+		return true
+	}
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	bits := 0.0
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / float64(len(s))
+			bits -= float64(c) * math.Log2(p)
+		}
+	}
+	if bits < MinGuessBits {
+		return true
+	}
+	for period := 1; period <= len(s)/2; period++ {
+		if s[period:] == s[:len(s)-period] {
+			return true
+		}
+	}
+	steps := 0
+	for i := 1; i < len(s); i++ {
+		if d := int(s[i]) - int(s[i-1]); d == 1 || d == -1 {
+			steps++
+		}
+	}
+	return steps*2 > len(s)
 }

@@ -210,3 +210,35 @@ func BenchmarkValidateAndSum(b *testing.B) {
 		_ = Sum(tok)
 	}
 }
+
+func TestGuessable(t *testing.T) {
+	for _, tc := range []struct {
+		secret string
+		want   bool
+	}{
+		{strings.Repeat("a", 40), true},
+		{strings.Repeat("ab", 20), true},
+		{strings.Repeat("password1", 4), true},
+		{"abcdefghijklmnopqrstuvwxyzABCDEFGHIJ", true},
+		{"0123456789012345678901234567890123", true},
+		{"zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQ", true},
+		{"11111111111111111111111111111112", true},
+		{"3f9c0a7be21d4c6f8a5e9b0d7c2e1f4a", false}, // 32 random hex digits
+		{"q8Zr2LxV0pNfTb7YwKc3HsJm9GdEu5Ra+1/=", false},
+		{"supplied-secret-value-0123456789-abcdef", false},
+		{"my-own-secret-of-more-than-32-characters", false},
+	} {
+		if got := Guessable(tc.secret); got != tc.want {
+			t.Errorf("Guessable(%q) = %v, want %v", tc.secret, got, tc.want)
+		}
+	}
+	for range 200 {
+		tok, err := Mint("ak")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if Guessable(tok) {
+			t.Fatalf("a minted token counts as guessable: %s", tok[:8])
+		}
+	}
+}

@@ -136,9 +136,10 @@ func TestVerifyEndpoint(t *testing.T) {
 		k.Spec.AllowedIPs = ips("10.0.0.0/8")
 		k.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: 10, Burst: 5}
 	}))
+	peer := "127.0.0.1:999" // a trusted proxy: its body ip is believed
 	post := func(body string) (int, map[string]any) {
 		r := httptest.NewRequest(http.MethodPost, "/v1/keys/verify", strings.NewReader(body))
-		r.RemoteAddr = "192.0.2.1:999"
+		r.RemoteAddr = peer
 		w := httptest.NewRecorder()
 		f.srv.Handler().ServeHTTP(w, r)
 		var out map[string]any
@@ -174,6 +175,15 @@ func TestVerifyEndpoint(t *testing.T) {
 	}
 	if status, _ = post(`{"key":"x","audiences":[""]}`); status != 400 {
 		t.Fatalf("empty audience: %d", status)
+	}
+	// A peer that is not a trusted proxy may not name the address its
+	// key is judged by (issue 11).
+	peer = "192.0.2.1:999"
+	if status, out = post(`{"key":"` + tok + `","namespaces":["ns"],"ip":"10.0.0.1"}`); status != 400 || !strings.Contains(fmt.Sprint(out["error"]), "--trusted-proxies") {
+		t.Fatalf("body ip from an untrusted peer: %d %v", status, out)
+	}
+	if status, out = post(`{"key":"` + tok + `","namespaces":["ns"]}`); status != 200 || out["code"] != "IPNotAllowed" {
+		t.Fatalf("judged by its own address: %d %v", status, out)
 	}
 	if status, _ = post(`{"key":`); status != 400 {
 		t.Fatalf("bad JSON: %d", status)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -205,6 +206,28 @@ var _ = Describe("the verify index", func() {
 		got := &keysv1.ApiKey{}
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(k), got)).To(Succeed())
 		Expect(got.Status.PreviousHashes).To(BeEmpty())
+	})
+
+	It("believes a body ip only from a trusted proxy (issue 11)", func() {
+		_, tok := issue(ctx, ns, "office-only", func(k *keysv1.ApiKey) { k.Spec.AllowedIPs = ips("192.0.2.0/24") })
+		eventuallyCode(tok, "192.0.2.10").Should(Equal("Valid"), "from 127.0.0.1, the suite's trusted proxy")
+		post := func(from string, body map[string]any) (int, map[string]any) {
+			raw, _ := json.Marshal(body)
+			tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext}
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr}).Post("http://"+verifyAddr+"/v1/keys/verify", "application/json", bytes.NewReader(raw))
+			Expect(err).NotTo(HaveOccurred())
+			defer resp.Body.Close()
+			var out map[string]any
+			Expect(json.NewDecoder(resp.Body).Decode(&out)).To(Succeed())
+			return resp.StatusCode, out
+		}
+		status, out := post("127.0.0.2", map[string]any{"key": tok, "namespaces": []string{ns}, "ip": "192.0.2.10"})
+		Expect(status).To(Equal(400), "a client claimed an allowed address: %v", out)
+		Expect(out["error"]).To(ContainSubstring("--trusted-proxies"))
+		status, out = post("127.0.0.2", map[string]any{"key": tok, "namespaces": []string{ns}})
+		Expect(status).To(Equal(200))
+		Expect(out["code"]).To(Equal("IPNotAllowed"), "judged by its own address")
 	})
 
 	It("applies allowedIPs and expiry from the resource", func() {

@@ -158,6 +158,12 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	req := Request{Token: in.Key, Permissions: in.Permissions, Namespaces: in.Namespaces, Audiences: in.Audiences, AnyNamespace: s.opts.AnyNamespace}
 	peer := peerAddr(r)
 	req.IP, req.Source = s.proxies.clientAddr(r), peer
+	if in.IP != "" && !s.proxies.trusted(peer) {
+		// A body ip from anyone else would let a client choose the
+		// address its key's allowedIPs are checked against.
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "ip is accepted only from the addresses in --trusted-proxies; leave it out to be judged by your own address"})
+		return
+	}
 	if in.IP != "" {
 		a, err := netip.ParseAddr(strings.TrimSpace(in.IP))
 		if err != nil {
