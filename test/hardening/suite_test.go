@@ -57,8 +57,12 @@ var (
 	admin      caller             // a Kubernetes user in system:masters
 	logs       testkit.SyncBuffer // everything the in-process operator logged
 	auditLog   string             // kube-apiserver's audit log (RequestResponse)
-	cancel     context.CancelFunc
-	binDir     string
+	// operatorAuditLog is the operator's API server's audit log, with
+	// the same policy (k8s.io/apiserver's --audit-log-path).
+	operatorAuditLog string
+	auditPolicyPath  string
+	cancel           context.CancelFunc
+	binDir           string
 )
 
 func TestHardening(t *testing.T) {
@@ -88,6 +92,7 @@ var _ = BeforeSuite(func() {
 	policy := filepath.Join(dir, "audit-policy.yaml")
 	Expect(os.WriteFile(policy, []byte(auditPolicy), 0o600)).To(Succeed())
 	auditLog = filepath.Join(dir, "audit.log")
+	auditPolicyPath, operatorAuditLog = policy, filepath.Join(dir, "operator-audit.log")
 	var err error
 	env, err = devenv.Start(devenv.Options{
 		BinDir: binDir, ConfigDir: filepath.Join("..", "..", "config"), Kubeconfig: filepath.Join(dir, "kubeconfig"),
@@ -140,6 +145,8 @@ func startOperator(ctx context.Context, securePort, verifyPort int) {
 	opts, api := env.OperatorOptions(securePort, verifyPort)
 	opts.WatchNamespaces = []string{nsLeak, nsHostile, nsBrute}
 	api.WatchNamespaces = opts.WatchNamespaces
+	api.Server.Audit.PolicyFile = auditPolicyPath
+	api.Server.Audit.LogOptions.Path, api.Server.Audit.LogOptions.Format = operatorAuditLog, "json"
 	mgr, err := devenv.BuildOperator(ctx, env.Config, opts, api)
 	Expect(err).NotTo(HaveOccurred())
 	go func() {
