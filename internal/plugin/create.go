@@ -14,6 +14,7 @@ import (
 type createOptions struct {
 	role, description, expiresIn string
 	permissions, allowedIPs      []string
+	audiences                    []string
 	wait, showToken              bool
 }
 
@@ -39,6 +40,7 @@ store or a variable, never a log. Every other message goes to standard error.`,
 	fs := cmd.Flags()
 	fs.StringVar(&o.role, "role", "", "ApiKeyRole, in the same namespace, whose permissions the key grants.")
 	fs.StringArrayVar(&o.permissions, "permission", nil, "Permission the key grants besides its role's, such as invoices:read, tenant.apiKey:* or *; repeat for more.")
+	fs.StringArrayVar(&o.audiences, "audience", nil, "Audience the key is made for; it then verifies only where a gateway names one of its audiences. Repeat for more.")
 	fs.StringArrayVar(&o.allowedIPs, "allowed-ip", nil, "IP address or CIDR block the key may be used from (v4 or v6); repeat for more. Default: any address.")
 	fs.StringVar(&o.expiresIn, "expires-in", "", "Lifetime from now, such as 720h or 90d. Default: the operator's default lifetime (one year).")
 	fs.StringVar(&o.description, "description", "", "What the key is for and who holds it.")
@@ -56,6 +58,9 @@ func (r *root) create(cmd *cobra.Command, name string, o *createOptions) error {
 	}
 	for _, p := range o.permissions {
 		key.Spec.Permissions = append(key.Spec.Permissions, keysv1.Permission(p))
+	}
+	for _, a := range o.audiences {
+		key.Spec.Audiences = append(key.Spec.Audiences, keysv1.Audience(a))
 	}
 	for _, ip := range o.allowedIPs {
 		key.Spec.AllowedIPs = append(key.Spec.AllowedIPs, keysv1.IPOrCIDR(ip))

@@ -52,7 +52,7 @@ var _ = Describe("kubectl apikey", func() {
 
 	It("creates a key, waits until it is Ready, and shows its status", func() {
 		ns := newNamespace(ctx)
-		r := plugin(ns, "create", "billing", "--permission", "invoices:read", "--permission", "invoices:list",
+		r := plugin(ns, "create", "billing", "--permission", "invoices:read", "--permission", "invoices:list", "--audience", "billing-api",
 			"--allowed-ip", "10.0.0.0/8", "--expires-in", "30d", "--description", "billing service", "--wait")
 		Expect(r.stdout).To(ContainSubstring("apikey " + ns + "/billing created"))
 		Expect(r.stdout).To(ContainSubstring("is Ready: prefix ak_"))
@@ -62,10 +62,11 @@ var _ = Describe("kubectl apikey", func() {
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "billing"}, key)).To(Succeed())
 		Expect(key.Spec.Permissions).To(ConsistOf(keysv1.Permission("invoices:read"), keysv1.Permission("invoices:list")))
 		Expect(key.Spec.AllowedIPs).To(ConsistOf(keysv1.IPOrCIDR("10.0.0.0/8")))
+		Expect(key.Spec.Audiences).To(ConsistOf(keysv1.Audience("billing-api")))
 		Expect(key.Spec.ExpiresAt.Sub(time.Now())).To(BeNumerically("~", 30*24*time.Hour, time.Hour))
 
 		status := plugin(ns, "status", "billing").stdout
-		for _, want := range []string{"Ready:", "True (KeyIssued)", key.Status.KeyPrefix, "invoices:read, invoices:list", "10.0.0.0/8",
+		for _, want := range []string{"Ready:", "True (KeyIssued)", key.Status.KeyPrefix, "invoices:read, invoices:list", "Audiences:", "billing-api", "10.0.0.0/8",
 			"in 29d", "Last used:", "never", "on request", "Secret:", "billing (data key api-key)", "billing service"} {
 			Expect(status).To(ContainSubstring(want))
 		}

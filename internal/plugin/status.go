@@ -59,6 +59,7 @@ func describe(out io.Writer, k *keysv1.ApiKey, now time.Time) {
 	}
 	field("Role", "%s", role)
 	field("Permissions", "%s", orNone(joinStrings(k.Spec.Permissions)))
+	field("Audiences", "%s", orDefault(joinStrings(k.Spec.Audiences), "any gateway of the namespace"))
 	field("Allowed IPs", "%s", orDefault(joinStrings(k.Spec.AllowedIPs), "any"))
 	field("Issued", "%s", when(tm(k.Status.IssuedAt), now))
 	field("Expires", "%s", when(tm(k.Status.ExpiresAt), now))
