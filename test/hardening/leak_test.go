@@ -13,9 +13,12 @@ import (
 	"strings"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/common/expfmt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -182,6 +185,14 @@ spec:
 		Expect(err).NotTo(HaveOccurred())
 		Expect(st).To(Equal(403))
 
+		By("gRPC ext_authz Checks: a valid key, a disabled key, an unknown key, a missing permission")
+		for _, c := range []struct {
+			tok, perm string
+			want      int32
+		}{{readTok, "", 200}, {dialectTok, "", 401}, {unknown, "", 401}, {readTok, "payments:write", 403}} {
+			Eventually(func() (int32, error) { return checkGRPC(ctx, c.tok, c.perm) }).WithTimeout(20 * time.Second).Should(Equal(c.want))
+		}
+
 		By("ApiKeyReview through kube-apiserver, for a valid and a disabled key")
 		for _, t := range []string{readTok, dialectTok} {
 			review := &accessv1.ApiKeyReview{Spec: accessv1.ApiKeyReviewSpec{Key: t, Namespaces: []string{nsLeak, nsHostile, nsBrute}}}
@@ -341,3 +352,30 @@ func verifyFromPerm(tok, perm string) (int, error) {
 }
 
 func schemaGV(s string) (schema.GroupVersion, error) { return schema.ParseGroupVersion(s) }
+
+// checkGRPC asks the gRPC ext_authz server, as Envoy would for a route of
+// the suite's tenants, and returns 200 for OK or the denied HTTP status.
+func checkGRPC(ctx context.Context, tok, perm string) (int32, error) {
+	conn, err := grpc.NewClient("passthrough:///"+extAuthzAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	ext := map[string]string{"namespace": strings.Join([]string{nsLeak, nsHostile, nsBrute}, ",")}
+	if perm != "" {
+		ext["permission"] = perm
+	}
+	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: "GET", Path: "/invoices", Headers: map[string]string{"authorization": "Bearer " + tok},
+		}},
+		ContextExtensions: ext,
+	}})
+	if err != nil {
+		return 0, err
+	}
+	if resp.GetStatus().GetCode() == 0 {
+		return 200, nil
+	}
+	return int32(resp.GetDeniedResponse().GetStatus().GetCode()), nil
+}

@@ -47,16 +47,17 @@ const (
 )
 
 var (
-	env        *devenv.Env
-	k8s        client.Client      // admin, through kube-apiserver
-	base       string             // https://127.0.0.1:<secure port>
-	verifyBase string             // http://127.0.0.1:<verify port>
-	verifyAddr string             // 127.0.0.1:<verify port>
-	secureAddr string             // 127.0.0.1:<secure port>
-	tlsBase    *tls.Config        // trusts the API server's serving CA
-	admin      caller             // a Kubernetes user in system:masters
-	logs       testkit.SyncBuffer // everything the in-process operator logged
-	auditLog   string             // kube-apiserver's audit log (RequestResponse)
+	env          *devenv.Env
+	k8s          client.Client      // admin, through kube-apiserver
+	base         string             // https://127.0.0.1:<secure port>
+	verifyBase   string             // http://127.0.0.1:<verify port>
+	verifyAddr   string             // 127.0.0.1:<verify port>
+	extAuthzAddr string             // 127.0.0.1:<gRPC ext_authz port>
+	secureAddr   string             // 127.0.0.1:<secure port>
+	tlsBase      *tls.Config        // trusts the API server's serving CA
+	admin        caller             // a Kubernetes user in system:masters
+	logs         testkit.SyncBuffer // everything the in-process operator logged
+	auditLog     string             // kube-apiserver's audit log (RequestResponse)
 	// operatorAuditLog is the operator's API server's audit log, with
 	// the same policy (k8s.io/apiserver's --audit-log-path).
 	operatorAuditLog string
@@ -108,6 +109,7 @@ var _ = BeforeSuite(func() {
 		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	}
 	securePort, verifyPort := freePort(), freePort()
+	extAuthzAddr = fmt.Sprintf("127.0.0.1:%d", freePort())
 	startOperator(ctx, securePort, verifyPort)
 	secureAddr = fmt.Sprintf("127.0.0.1:%d", securePort)
 	base = "https://" + secureAddr
@@ -143,6 +145,8 @@ var _ = AfterSuite(func() {
 // does, restricted to the suite's own namespaces.
 func startOperator(ctx context.Context, securePort, verifyPort int) {
 	opts, api := env.OperatorOptions(securePort, verifyPort)
+	// The gRPC ext_authz server too, so that the leak scan covers it.
+	api.ExtAuthz.BindAddress = extAuthzAddr
 	opts.WatchNamespaces = []string{nsLeak, nsHostile, nsBrute}
 	api.WatchNamespaces = opts.WatchNamespaces
 	api.Server.Audit.PolicyFile = auditPolicyPath
