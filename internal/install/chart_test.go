@@ -169,7 +169,8 @@ func b2i(b bool) int {
 }
 
 var clusterScoped = sets.New("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "APIService",
-	"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Namespace")
+	"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Namespace",
+	"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 
 func checkNamespaced(t *testing.T, objs []*unstructured.Unstructured) {
 	t.Helper()
