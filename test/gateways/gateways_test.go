@@ -178,12 +178,14 @@ func validateEnvoyGateway(t *testing.T, objs []object, want map[string]int) {
 		case "gateway.networking.k8s.io/v1/Gateway":
 			strict(t, o, &gwapiv1.Gateway{})
 		case "gateway.networking.k8s.io/v1/HTTPRoute":
-			strict(t, o, &gwapiv1.HTTPRoute{})
+			var r gwapiv1.HTTPRoute
+			strict(t, o, &r)
+			checkExternalAuth(t, o.where, &r)
 		case "gateway.networking.k8s.io/v1beta1/ReferenceGrant":
 			var g gwapiv1beta1.ReferenceGrant
 			strict(t, o, &g)
-			if g.Spec.From[0].Kind != "SecurityPolicy" || string(g.Spec.To[0].Kind) != "Service" {
-				t.Errorf("%s: does not grant SecurityPolicies the Service", o.where)
+			if (g.Spec.From[0].Kind != "SecurityPolicy" && g.Spec.From[0].Kind != "HTTPRoute") || string(g.Spec.To[0].Kind) != "Service" || g.Spec.To[0].Name == nil || string(*g.Spec.To[0].Name) != service {
+				t.Errorf("%s: does not grant SecurityPolicies or HTTPRoutes the operator's Service", o.where)
 			}
 		case "gateway.envoyproxy.io/v1alpha1/SecurityPolicy":
 			var p egv1a1.SecurityPolicy
@@ -360,4 +362,26 @@ func TestChartWiringIsOffByDefault(t *testing.T) {
 			t.Errorf("--set %s: %v, output does not name %s:\n%s", c.set, err, c.want, out)
 		}
 	}
+}
+
+// checkExternalAuth checks a GEP-1494 ExternalAuth filter, where a route
+// has one, points at the operator's gRPC port.
+func checkExternalAuth(t *testing.T, where string, r *gwapiv1.HTTPRoute) {
+	t.Helper()
+	for _, rule := range r.Spec.Rules {
+		for _, f := range rule.Filters {
+			if f.Type != gwapiv1.HTTPRouteFilterExternalAuth {
+				continue
+			}
+			ea := f.ExternalAuth
+			if ea == nil || ea.ExternalAuthProtocol != gwapiv1.HTTPRouteExternalAuthGRPCProtocol || ea.GRPCAuthConfig == nil ||
+				string(ea.BackendRef.Name) != service || ea.BackendRef.Port == nil || *ea.BackendRef.Port != port {
+				t.Errorf("%s: the ExternalAuth filter does not call %s:%d over GRPC: %+v", where, service, port, ea)
+			}
+		}
+	}
+}
+
+func TestGatewayAPIExternalAuthFilter(t *testing.T) {
+	validateEnvoyGateway(t, documents(t, "gateway-api-external-auth.yaml", read(t, "gateway-api-external-auth.yaml")), map[string]int{"HTTPRoute": 1, "ReferenceGrant": 1})
 }
