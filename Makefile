@@ -113,6 +113,10 @@ bench: controlplane ## Run the verify benchmarks (core, forward-auth vs hello-wo
 gateways: ## Install NGINX, Caddy, wrk and promtool (prometheus) from Debian's packages for the gateway and alert-rule tests (idempotent).
 	@hack/gateways-install.sh
 
+.PHONY: e2e
+e2e: ## Run the end-to-end suite: the image and chart on a real one-node cluster in its own network namespace (root; docs/e2e.md).
+	@BIN=$(BIN) IMG=$(IMG) hack/e2e.sh
+
 .PHONY: bench-scale
 bench-scale: controlplane build ## Measure 10,000 keys on the local control plane (raw API limit, reconcile, memory, startup, list); writes docs/benchmarks.md's scale section.
 	$(GO) run ./hack/scalebench --bin $(BIN) --operator $(BIN)/apikey-operator
