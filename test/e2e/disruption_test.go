@@ -39,7 +39,7 @@ func leaderPod(ctx SpecContext) string {
 
 func disruptionScenarios() {
 	Describe("disruptions", func() {
-		It("moves leadership to the other controller replica when the leader's pod is deleted, and keys still become Ready", func(ctx SpecContext) {
+		It("moves leadership to another controller replica when the leader's pod is deleted, and keys still become Ready", func(ctx SpecContext) {
 			var first string
 			Eventually(func() string { first = leaderPod(ctx); return first }).WithContext(ctx).WithTimeout(time.Minute).ShouldNot(BeEmpty())
 			others := []string{}
@@ -52,14 +52,17 @@ func disruptionScenarios() {
 			deleted := time.Now()
 			Expect(cs.CoreV1().Pods(releaseNS).Delete(ctx, first, metav1.DeleteOptions{})).To(Succeed())
 			// The old leader releases the Lease on its way out
-			// (LeaderElectionReleaseOnCancel), so the surviving replica,
-			// which retries every 2 s, takes it before a replacement pod
-			// has even started.
+			// (LeaderElectionReleaseOnCancel, after the chart's 5 s preStop
+			// sleep); the surviving replica and the Deployment's
+			// replacement pod both compete for it, and either may win.
 			var next string
 			Eventually(func() string { next = leaderPod(ctx); return next }).WithContext(ctx).WithTimeout(2*time.Minute).WithPolling(500*time.Millisecond).
 				ShouldNot(Or(BeEmpty(), Equal(first)), func() string { return "lease holder " + leader(ctx) + "\n" + podDiagnostics(ctx) })
-			GinkgoWriter.Printf("leadership moved from %s to %s in %s\n", first, next, time.Since(deleted).Round(100*time.Millisecond))
-			Expect(next).To(Equal(others[0]), "a pod other than the surviving replica took the lease: %s", podDiagnostics(ctx))
+			who := "the replacement pod"
+			if next == others[0] {
+				who = "the surviving replica"
+			}
+			GinkgoWriter.Printf("leadership moved from %s to %s (%s) in %s\n", first, next, who, time.Since(deleted).Round(100*time.Millisecond))
 			createKey(ctx, nsA, "after-failover", "x:read")
 			readyToken(ctx, nsA, "after-failover", 90*time.Second)
 			waitReleaseReady(ctx)
