@@ -23,6 +23,7 @@ import (
 
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
 	"github.com/apikey-operator/apikey-operator/internal/devenv/node"
+	"github.com/apikey-operator/apikey-operator/test/e2e/plan"
 )
 
 func TestE2E(t *testing.T) {
@@ -171,43 +172,21 @@ func podDiagnostics(ctx context.Context) string {
 
 func ptr[T any](v T) *T { return &v }
 
-// Request and Plan mirror test/e2e/client's plan.
-type Request struct {
-	Name       string            `json:"name"`
-	Method     string            `json:"method"`
-	URL        string            `json:"url"`
-	Headers    map[string]string `json:"headers,omitempty"`
-	BearerFile string            `json:"bearerFile,omitempty"`
-	Body       string            `json:"body,omitempty"`
-	Expect     int               `json:"expect"`
-	Capture    map[string]string `json:"capture,omitempty"`
-	RepeatFor  string            `json:"repeatFor,omitempty"`
-}
-
-type Plan struct {
-	CA         string    `json:"ca,omitempty"`
-	ServerName string    `json:"serverName,omitempty"`
-	Requests   []Request `json:"requests"`
-}
-
-// Result mirrors the client's result line.
-type Result struct {
-	Name   string   `json:"name"`
-	Status int      `json:"status"`
-	OK     int      `json:"ok"`
-	Failed int      `json:"failed"`
-	Errors []string `json:"errors,omitempty"`
-	Body   string   `json:"body,omitempty"`
-}
+// The test client's plan and results (test/e2e/plan).
+type (
+	Request = plan.Request
+	Plan    = plan.Plan
+	Result  = plan.Result
+)
 
 // tokenPath is where a pod's ServiceAccount token is mounted.
 const tokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 // startClient starts the test client as a pod running plan, under the
 // chart's own restricted security context.
-func startClient(ctx context.Context, namespace, name, serviceAccount string, plan Plan) {
+func startClient(ctx context.Context, namespace, name, serviceAccount string, p Plan) {
 	GinkgoHelper()
-	body, err := json.Marshal(plan)
+	body, err := json.Marshal(p)
 	Expect(err).NotTo(HaveOccurred())
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app": "e2e-client"}},
@@ -272,9 +251,9 @@ func clientResults(ctx context.Context, namespace, name string, timeout time.Dur
 }
 
 // runClient runs plan in a pod and waits for it.
-func runClient(ctx context.Context, namespace, name, serviceAccount string, plan Plan) []Result {
+func runClient(ctx context.Context, namespace, name, serviceAccount string, p Plan) []Result {
 	GinkgoHelper()
-	startClient(ctx, namespace, name, serviceAccount, plan)
+	startClient(ctx, namespace, name, serviceAccount, p)
 	return clientResults(ctx, namespace, name, 3*time.Minute)
 }
 

@@ -23,50 +23,23 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/apikey-operator/apikey-operator/test/e2e/plan"
 )
 
-// Request is one step of the plan.
-type Request struct {
-	Name       string            `json:"name"`
-	Method     string            `json:"method"`
-	URL        string            `json:"url"`
-	Headers    map[string]string `json:"headers,omitempty"`
-	BearerFile string            `json:"bearerFile,omitempty"`
-	Body       string            `json:"body,omitempty"`
-	// Expect is the status wanted; 0 means refused: 401 or 403.
-	Expect  int               `json:"expect"`
-	Capture map[string]string `json:"capture,omitempty"`
-	// RepeatFor repeats the request for this long (a Go duration), once
-	// the first answer matched (waited for up to a minute).
-	RepeatFor string `json:"repeatFor,omitempty"`
-}
-
-// Plan is what PLAN holds.
-type Plan struct {
-	// CA (PEM) and ServerName verify HTTPS servers reached by ClusterIP
-	// (there is no cluster DNS on the e2e node).
-	CA         string    `json:"ca,omitempty"`
-	ServerName string    `json:"serverName,omitempty"`
-	Requests   []Request `json:"requests"`
-}
-
-// Result is printed per request and collected in the RESULT line.
-type Result struct {
-	Name   string   `json:"name"`
-	Status int      `json:"status"`
-	OK     int      `json:"ok"`
-	Failed int      `json:"failed"`
-	Errors []string `json:"errors,omitempty"`
-	Body   string   `json:"body,omitempty"`
-}
+type (
+	Request = plan.Request
+	Plan    = plan.Plan
+	Result  = plan.Result
+)
 
 func main() {
-	var plan Plan
-	if err := json.Unmarshal([]byte(os.Getenv("PLAN")), &plan); err != nil {
+	var p Plan
+	if err := json.Unmarshal([]byte(os.Getenv("PLAN")), &p); err != nil {
 		fmt.Println("RESULT", `{"error":"PLAN is not a plan"}`, err)
 		os.Exit(2)
 	}
-	client, err := newClient(plan)
+	client, err := newClient(p)
 	if err != nil {
 		fmt.Println("RESULT", `{"error":"bad CA"}`)
 		os.Exit(2)
@@ -74,7 +47,7 @@ func main() {
 	vars := map[string]string{}
 	var results []Result
 	failed := false
-	for _, r := range plan.Requests {
+	for _, r := range p.Requests {
 		res := runRequest(client, r, vars)
 		line, _ := json.Marshal(res)
 		fmt.Println(string(line))
@@ -88,11 +61,11 @@ func main() {
 	}
 }
 
-func newClient(plan Plan) (*http.Client, error) {
-	tlsConfig := &tls.Config{ServerName: plan.ServerName, MinVersion: tls.VersionTLS12}
-	if plan.CA != "" {
+func newClient(p Plan) (*http.Client, error) {
+	tlsConfig := &tls.Config{ServerName: p.ServerName, MinVersion: tls.VersionTLS12}
+	if p.CA != "" {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM([]byte(plan.CA)) {
+		if !pool.AppendCertsFromPEM([]byte(p.CA)) {
 			return nil, fmt.Errorf("no certificate in CA")
 		}
 		tlsConfig.RootCAs = pool
