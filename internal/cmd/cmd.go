@@ -128,6 +128,7 @@ func newAPIServerCommand() *cobra.Command {
 	conn := &connection{}
 	opts := operator.NewAPIServerOptions()
 	metrics, probes := ":8080", ":8081"
+	metricsSecure := false
 	cmd := &cobra.Command{
 		Use:   "apiserver",
 		Short: "Run the API server: REST dialects, the ApiKeyReview API and the verify endpoints",
@@ -148,7 +149,7 @@ ApiKeyRoles and Namespaces, and never reads a Secret.`,
 				return err
 			}
 			return conn.run(func(ctx context.Context, cfg *rest.Config) (ctrl.Manager, error) {
-				return operator.NewAPIServerManager(ctx, cfg, opts, metrics, probes)
+				return operator.NewAPIServerManager(ctx, cfg, opts, metrics, metricsSecure, probes)
 			})
 		},
 	}
@@ -156,6 +157,7 @@ ApiKeyRoles and Namespaces, and never reads a Secret.`,
 	conn.addFlags(fs)
 	opts.AddFlags(fs, true)
 	fs.StringVar(&metrics, "metrics-bind-address", metrics, "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
+	operator.AddMetricsSecureFlag(fs, &metricsSecure)
 	fs.StringVar(&probes, "health-probe-bind-address", probes, "Address of the /healthz and /readyz probes; \"0\" turns them off.")
 	return cmd
 }

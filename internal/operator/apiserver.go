@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/access"
@@ -93,11 +92,11 @@ func APIServerCacheOptions(namespaces ...string) cache.Options {
 
 // NewAPIServerManager builds the stateless API server process: no leader
 // election, every replica serves.
-func NewAPIServerManager(ctx context.Context, cfg *rest.Config, o *APIServerOptions, metricsAddr, probeAddr string) (ctrl.Manager, error) {
+func NewAPIServerManager(ctx context.Context, cfg *rest.Config, o *APIServerOptions, metricsAddr string, metricsSecure bool, probeAddr string) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 Scheme(),
 		Cache:                  APIServerCacheOptions(o.WatchNamespaces...),
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		Metrics:                MetricsServer(metricsAddr, metricsSecure),
 		HealthProbeBindAddress: probeAddr,
 	})
 	if err != nil {
