@@ -51,6 +51,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	vreq.IP, vreq.Source = s.addresses(ctx, attrs.GetSource())
 	res := s.backend.Verify(&vreq)
 	if res.Code == verify.Valid {
+		s.backend.Answered(200)
 		return s.allowed(httpReq, res), nil
 	}
 	return s.denied(res), nil
@@ -232,6 +233,7 @@ const invalidRoute = "InvalidRoute"
 // text what a person reads. The JSON body carries the message only when
 // it says more than the name.
 func (s *Server) deniedWith(code int, name, text string, hs []*corev3.HeaderValueOption) *authv3.CheckResponse {
+	s.backend.Answered(code)
 	body := ""
 	switch s.bodyShape {
 	case BodyText:

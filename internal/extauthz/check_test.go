@@ -129,13 +129,16 @@ func TestEveryVerdict(t *testing.T) {
 		{"key's rate limit", check{headers: bearer(limited), source: "192.0.2.1"}, 429, "RateLimited", codes.ResourceExhausted},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			before := f.resultCount(t, c.code)
+			before, answers := f.resultCount(t, c.code), f.answerCount(t, c.status)
 			r := f.check(t, c.check)
 			if got := deniedStatus(t, r); got != c.status || code(r) != c.code || codes.Code(r.GetStatus().GetCode()) != c.grpc {
 				t.Fatalf("got %d %s %s, want %d %s %s", got, code(r), codes.Code(r.GetStatus().GetCode()), c.status, c.code, c.grpc)
 			}
 			if got := f.resultCount(t, c.code); got != before+1 {
 				t.Errorf("apikey_verifications_total{result=%q} went from %v to %v, want +1", c.code, before, got)
+			}
+			if got := f.answerCount(t, c.status); got != answers+1 {
+				t.Errorf("apikey_verify_responses_total{endpoint=\"ext_authz\",code=\"%d\"} went from %v to %v, want +1", c.status, answers, got)
 			}
 			if c.status == 200 {
 				return

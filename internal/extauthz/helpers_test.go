@@ -3,6 +3,7 @@ package extauthz
 import (
 	"context"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -212,18 +213,35 @@ func code(r *authv3.CheckResponse) string {
 // metric the forward-auth path counts too.
 func (f *fixture) resultCount(t *testing.T, result string) float64 {
 	t.Helper()
+	return f.counter(t, "apikey_verifications_total", "result", result)
+}
+
+// answerCount reads apikey_verify_responses_total{endpoint="ext_authz"}
+// for one HTTP status.
+func (f *fixture) answerCount(t *testing.T, status int) float64 {
+	t.Helper()
+	return f.counter(t, "apikey_verify_responses_total", "code", strconv.Itoa(status), "endpoint", "ext_authz")
+}
+
+// counter reads a counter of the fixture's registry by labels.
+func (f *fixture) counter(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
 	mfs, err := f.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "apikey_verifications_total" {
+		if mf.GetName() != name {
 			continue
 		}
+	metrics:
 		for _, m := range mf.GetMetric() {
-			if labelIs(m, "result", result) {
-				return m.GetCounter().GetValue()
+			for i := 0; i+1 < len(labels); i += 2 {
+				if !labelIs(m, labels[i], labels[i+1]) {
+					continue metrics
+				}
 			}
+			return m.GetCounter().GetValue()
 		}
 	}
 	return 0

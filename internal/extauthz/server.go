@@ -27,6 +27,8 @@ type Backend interface {
 	TrustedProxy(netip.Addr) bool
 	AnyNamespace() bool
 	Ready() bool
+	// Answered counts an answer by the HTTP status it gives.
+	Answered(status int)
 }
 
 // ServiceName is the gRPC service Envoy calls, and the name under which
@@ -142,3 +144,4 @@ type verifyBackend struct{ *verify.Server }
 
 func (b verifyBackend) Verify(r *verify.Request) verify.Result { return b.Verifier().Verify(r) }
 func (b verifyBackend) Ready() bool                            { return b.ReadyzCheck(nil) == nil }
+func (b verifyBackend) Answered(status int)                    { b.Verifier().CountExtAuthzAnswer(status) }

@@ -28,11 +28,12 @@ type endpoint uint8
 const (
 	endpointVerify endpoint = iota
 	endpointAuth
+	endpointExtAuthz // the gRPC ext_authz server's answers, by their HTTP status
 	numEndpoints
 )
 
 var (
-	endpointNames = [numEndpoints]string{endpointVerify: "verify", endpointAuth: "auth"}
+	endpointNames = [numEndpoints]string{endpointVerify: "verify", endpointAuth: "auth", endpointExtAuthz: "ext_authz"}
 	statuses      = [...]int{200, 400, 401, 403, 405, 413, 429, 500, 503}
 )
 
@@ -55,7 +56,7 @@ var (
 	}, []string{"namespace", "result"})
 	responsesDesc = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "apikey_verify_responses_total",
-		Help: "HTTP answers of the verify endpoints by endpoint (verify, auth) and status code; 400, 413 and 5xx are errors (a misconfigured gateway or a failing server), the others are verdicts.",
+		Help: "HTTP answers of the verify endpoints by endpoint (verify, auth, ext_authz: the HTTP status of a gRPC Check's answer) and status code; 400, 413 and 5xx are errors (a misconfigured gateway or a failing server), the others are verdicts.",
 	}, []string{"endpoint", "code"})
 	keysDesc = prometheus.NewDesc("apikey_keys",
 		"ApiKeys in the verify index by state (active, disabled, expired, role_missing, no_token).",
@@ -155,6 +156,13 @@ func (m *metrics) respond(e endpoint, status int) {
 		}
 	}
 	m.responses[e][i].Inc()
+}
+
+// CountExtAuthzAnswer counts one answer of the gRPC ext_authz server by
+// the HTTP status it tells the gateway to give (200 when allowed), in
+// apikey_verify_responses_total{endpoint="ext_authz"}.
+func (v *Verifier) CountExtAuthzAnswer(status int) {
+	v.metrics.respond(endpointExtAuthz, status)
 }
 
 // indexCollector reports the index's keys when Prometheus scrapes, so
