@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -164,9 +165,6 @@ func (r *ApiKeyReconciler) ensureSecret(ctx context.Context, s *scope) (*corev1.
 // labelledOurs reads only the metadata of a Secret the cache does not
 // hold, to tell the operator's own (labelled) from a foreign one.
 func (r *ApiKeyReconciler) labelledOurs(ctx context.Context, secret *corev1.Secret) (bool, error) {
-	if r.APIReader == nil {
-		return false, nil
-	}
 	meta := &metav1.PartialObjectMetadata{}
 	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), meta); err != nil {
@@ -429,8 +427,23 @@ func (r *ApiKeyReconciler) event(key *keysv1.ApiKey, eventType, reason, action, 
 func ptrTime(t metav1.Time) *metav1.Time { return &t }
 
 // SetupWithManager registers the controller: it watches ApiKeys, the
-// Secrets they own, and the roles they name.
+// Secrets they own, and the roles they name. It refuses a reconciler
+// without its dependencies rather than run one that would quietly skip
+// the metadata read or the events; internal/operator.Build fills them.
 func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	var missing []string
+	for name, nil_ := range map[string]bool{"Client": r.Client == nil, "APIReader": r.APIReader == nil, "Recorder": r.Recorder == nil} {
+		if nil_ {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("apikey reconciler: %s must be set (build it with internal/operator.Build)", strings.Join(missing, ", "))
+	}
+	if r.MaxConcurrentReconciles < 1 {
+		return fmt.Errorf("apikey reconciler: MaxConcurrentReconciles must be at least 1, not %d", r.MaxConcurrentReconciles)
+	}
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}

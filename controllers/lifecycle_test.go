@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,5 +191,14 @@ func TestRestartInTheMiddleOfARotation(t *testing.T) {
 	again, inSecret := reconcileOnce(t, r, c, got)
 	if inSecret != newToken || again.ResourceVersion != got.ResourceVersion {
 		t.Fatal("a converged key was written again")
+	}
+}
+
+// SetupWithManager refuses a reconciler built without its dependencies
+// instead of running one that quietly skips the metadata read or events.
+func TestSetupRefusesMissingDependencies(t *testing.T) {
+	err := (&ApiKeyReconciler{MaxConcurrentReconciles: 1}).SetupWithManager(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "APIReader, Client, Recorder must be set") {
+		t.Fatalf("SetupWithManager without dependencies: %v", err)
 	}
 }

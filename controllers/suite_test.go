@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -16,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/apikey-operator/apikey-operator/controllers"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
@@ -59,27 +57,25 @@ var _ = BeforeSuite(func() {
 	k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  operator.Scheme(),
-		Cache:   operator.CacheOptions(time.Hour),
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		NewClient: func(c *rest.Config, o client.Options) (client.Client, error) {
+	// The controller as `apikey-operator controller --disable-webhooks`
+	// builds it, with a client that counts its writes.
+	o := operator.NewOptions()
+	o.Serving.MetricsBindAddress, o.Serving.HealthProbeBindAddress = "0", "0"
+	o.Webhook.Disable = true
+	o.Keys.TokenPrefix = "ak"
+	o.Controller.MaxConcurrentReconciles = 2
+	o.Hooks.Manager = func(mo *ctrl.Options) {
+		mo.NewClient = func(c *rest.Config, o client.Options) (client.Client, error) {
 			inner, err := client.New(c, o)
 			return &countingClient{Client: inner, writes: &writes}, err
-		},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	reconciler = &controllers.ApiKeyReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("apikey-operator"),
-		DefaultLifetime:         365 * 24 * time.Hour,
-		TokenPrefix:             "ak",
-		MaxConcurrentReconciles: 2,
+		}
 	}
+	Expect(o.Validate(operator.ControllerProcess)).To(Succeed())
 	var ctx context.Context
 	ctx, cancel = context.WithCancel(context.Background())
-	Expect(reconciler.SetupWithManager(ctx, mgr)).To(Succeed())
+	mgr, err := operator.Build(ctx, cfg, o, operator.ControllerProcess)
+	Expect(err).NotTo(HaveOccurred())
+	reconciler = mgr.Reconciler
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

@@ -17,10 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/apikey-operator/apikey-operator/internal/operator"
-	"github.com/apikey-operator/apikey-operator/webhook"
 	"github.com/apikey-operator/apikey-operator/webhook/certs"
 )
 
@@ -71,42 +69,34 @@ var _ = BeforeSuite(func() {
 	startManager(cfg)
 })
 
+// startManager builds the webhook as `apikey-operator controller` does,
+// on envtest's webhook address, with certificates it generates itself
+// and a fixed clock.
 func startManager(cfg *rest.Config) {
 	hooks := &testEnv.WebhookInstallOptions
-	server, rot, err := webhook.NewServer(webhook.ServerOptions{
-		Host: hooks.LocalServingHost,
-		Port: hooks.LocalServingPort,
-		Certs: certs.Config{
-			Hosts:                          []string{hooks.LocalServingHost},
-			MutatingWebhookConfiguration:   mutatingName,
-			ValidatingWebhookConfiguration: validatingName,
-		},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	rotator = rot
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 operator.Scheme(),
-		Cache:                  operator.CacheOptions(time.Hour),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		WebhookServer:          server,
-	})
-	Expect(err).NotTo(HaveOccurred())
+	o := operator.NewOptions()
+	o.Serving.MetricsBindAddress, o.Serving.HealthProbeBindAddress = "0", "0"
+	o.Keys.DefaultLifetime = defaultLifetime
+	o.Webhook.Host, o.Webhook.Port = hooks.LocalServingHost, hooks.LocalServingPort
+	o.Webhook.CertHosts = []string{hooks.LocalServingHost}
+	o.Webhook.MutatingConfig, o.Webhook.ValidatingConfig = mutatingName, validatingName
+	o.Webhook.MaxKeyLifetime = clusterMax
 	now = time.Now().Truncate(time.Second)
+	o.Hooks.Clock = clocktesting.NewFakePassiveClock(now)
+	c := operator.Components{Webhook: true}
+	Expect(o.Validate(c)).To(Succeed())
 	var ctx context.Context
 	ctx, cancel = context.WithCancel(context.Background())
-	Expect(webhook.Install(ctx, mgr, rot, webhook.Config{
-		DefaultLifetime: defaultLifetime,
-		MaxLifetime:     clusterMax,
-		Clock:           clocktesting.NewFakePassiveClock(now),
-	})).To(Succeed())
+	mgr, err := operator.Build(ctx, cfg, o, c)
+	Expect(err).NotTo(HaveOccurred())
+	rotator = mgr.Rotator
 	keyCache = mgr.GetCache()
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
 	// Ready once the CA is written and the server answers.
-	Eventually(func() error { return rot.Ready(nil) }).WithTimeout(30 * time.Second).Should(Succeed())
+	Eventually(func() error { return rotator.Ready(nil) }).WithTimeout(30 * time.Second).Should(Succeed())
 	Eventually(func() error { return mgr.GetWebhookServer().StartedChecker()(nil) }).WithTimeout(30 * time.Second).Should(Succeed())
 }
 

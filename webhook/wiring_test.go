@@ -17,7 +17,10 @@ var _ = Describe("Operator wiring", func() {
 	parse := func(args ...string) *operator.Options {
 		o := operator.NewOptions()
 		fs := pflag.NewFlagSet("controller", pflag.ContinueOnError)
-		o.AddFlags(fs)
+		fss := o.Flags(operator.ControllerProcess)
+		for _, name := range fss.Order {
+			fs.AddFlagSet(fss.FlagSets[name])
+		}
 		Expect(fs.Parse(args)).To(Succeed())
 		return o
 	}
@@ -25,9 +28,9 @@ var _ = Describe("Operator wiring", func() {
 	It("serves the three webhooks from the manager that the controller command builds", func() {
 		o := parse("--webhook-port", "19443", "--webhook-cert-hosts", "127.0.0.1",
 			"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--max-key-lifetime", "2160h")
-		Expect(o.Validate()).To(Succeed())
+		Expect(o.Validate(operator.ControllerProcess)).To(Succeed())
 		Expect(o.Webhook.MaxKeyLifetime.Hours()).To(Equal(2160.0))
-		mgr, err := operator.NewManager(context.Background(), testEnv.Config, o)
+		mgr, err := operator.Build(context.Background(), testEnv.Config, o, operator.ControllerProcess)
 		Expect(err).NotTo(HaveOccurred())
 		mux := mgr.GetWebhookServer().WebhookMux()
 		for _, path := range []string{webhook.MutateApiKeyPath, webhook.ValidateApiKeyPath, webhook.ValidateApiKeyRolePath} {
@@ -37,10 +40,10 @@ var _ = Describe("Operator wiring", func() {
 	})
 
 	It("refuses webhook options that cannot work, saying how to fix them", func() {
-		Expect(parse("--max-key-lifetime", "-1h").Validate()).To(MatchError(ContainSubstring("--max-key-lifetime must be 0 (no limit) or positive")))
-		Expect(parse("--webhook-port", "0").Validate()).To(MatchError("--webhook-port must be between 1 and 65535"))
-		Expect(parse("--webhook-cert-dir", GinkgoT().TempDir()).Validate()).To(MatchError(ContainSubstring("must hold tls.crt and tls.key")))
-		Expect(parse("--webhook-cert-dir", testEnv.WebhookInstallOptions.LocalServingCertDir).Validate()).To(Succeed())
-		Expect(parse("--disable-webhooks", "--webhook-port", "0").Validate()).To(Succeed())
+		Expect(parse("--max-key-lifetime", "-1h").Validate(operator.ControllerProcess)).To(MatchError(ContainSubstring("--max-key-lifetime must be 0 (no limit) or positive")))
+		Expect(parse("--webhook-port", "0").Validate(operator.ControllerProcess)).To(MatchError(ContainSubstring("--webhook-port must be between 1 and 65535")))
+		Expect(parse("--webhook-cert-dir", GinkgoT().TempDir()).Validate(operator.ControllerProcess)).To(MatchError(ContainSubstring("must hold tls.crt and tls.key")))
+		Expect(parse("--webhook-cert-dir", testEnv.WebhookInstallOptions.LocalServingCertDir).Validate(operator.ControllerProcess)).To(Succeed())
+		Expect(parse("--disable-webhooks", "--webhook-port", "0").Validate(operator.ControllerProcess)).To(Succeed())
 	})
 })

@@ -27,7 +27,6 @@ import (
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
-	"github.com/apikey-operator/apikey-operator/internal/verify"
 )
 
 func main() {
@@ -83,28 +82,20 @@ func run(bin string, n int) error {
 // startOperator runs the controller and the verify server in-process and
 // returns the verify server's address.
 func startOperator(ctx context.Context, env *devenv.Env) (string, error) {
-	opts := operator.NewOptions()
-	opts.MetricsBindAddress, opts.HealthProbeBindAddress, opts.Webhook.Disable = "0", "0", true
-	mgr, err := operator.NewManager(ctx, env.Config, opts)
-	if err != nil {
-		return "", err
-	}
 	port, err := devenv.FreePort()
 	if err != nil {
 		return "", err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	vo := verify.NewOptions()
-	vo.BindAddress = addr
+	o := operator.NewOptions()
+	o.Serving.MetricsBindAddress, o.Serving.HealthProbeBindAddress = "0", "0"
+	o.Verify.BindAddress = addr
 	// The benchmark polls unknown keys from one address: the brute-force
 	// guard would answer 429 for a while after its burst, and its refill
 	// rate, not revocation, would be measured.
-	vo.FailureRate = 0
-	vs, err := verify.NewServer(vo, verify.Deps{Informers: mgr.GetCache()})
+	o.Verify.FailureRate = 0
+	mgr, err := operator.Build(ctx, env.Config, o, operator.Components{Controller: true, Verify: true})
 	if err != nil {
-		return "", err
-	}
-	if err := mgr.Add(vs); err != nil {
 		return "", err
 	}
 	go func() { _ = mgr.Start(ctx) }()

@@ -88,7 +88,7 @@ func main() {
 		c.sweep = append(c.sweep, w)
 	}
 	if c.workers == 0 {
-		c.workers = operator.NewOptions().MaxConcurrentReconciles
+		c.workers = operator.NewOptions().Controller.MaxConcurrentReconciles
 	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 	if err := run(c); err != nil {

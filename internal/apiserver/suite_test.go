@@ -29,6 +29,7 @@ import (
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
+	"github.com/apikey-operator/apikey-operator/internal/operator"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
@@ -108,17 +109,18 @@ const (
 // as `apikey-operator all` does (without the admission webhook, which has
 // its own suite).
 func startOperator(ctx context.Context, securePort, verifyPort int) {
-	opts, api := env.OperatorOptions(securePort, verifyPort)
+	o := env.OperatorOptions(securePort, verifyPort)
 	// Audit everything at the most revealing level, to prove that even
 	// then no token or hash reaches the log (audit_test.go).
 	dir := GinkgoT().TempDir()
 	auditLog = filepath.Join(dir, "audit.log")
 	Expect(os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(auditPolicy), 0o600)).To(Succeed())
-	api.Server.Audit.PolicyFile = filepath.Join(dir, "policy.yaml")
-	api.Server.Audit.LogOptions.Path, api.Server.Audit.LogOptions.Format = auditLog, "json"
+	o.APIServer.Audit.PolicyFile = filepath.Join(dir, "policy.yaml")
+	o.APIServer.Audit.LogOptions.Path, o.APIServer.Audit.LogOptions.Format = auditLog, "json"
 	// Decisions are cached for 10s by default; the tests change RBAC.
-	api.Server.Authorization.AllowCacheTTL, api.Server.Authorization.DenyCacheTTL = 0, 0
-	mgr, err := devenv.BuildOperator(ctx, env.Config, opts, api)
+	o.APIServer.Authorization.AllowCacheTTL, o.APIServer.Authorization.DenyCacheTTL = 0, 0
+	Expect(o.Validate(operator.AllInOne)).To(Succeed())
+	mgr, err := operator.Build(ctx, env.Config, o, operator.AllInOne)
 	Expect(err).NotTo(HaveOccurred())
 	go func() {
 		defer GinkgoRecover()

@@ -4,10 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,31 +15,16 @@ import (
 )
 
 func TestWatchNamespacesFlag(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		bind func(fs *pflag.FlagSet) func() []string
-	}{
-		{"controller", func(fs *pflag.FlagSet) func() []string {
-			o := NewOptions()
-			o.AddFlags(fs)
-			return func() []string { return o.WatchNamespaces }
-		}},
-		{"apiserver", func(fs *pflag.FlagSet) func() []string {
-			o := NewAPIServerOptions()
-			o.AddFlags(fs, true)
-			return func() []string { return o.WatchNamespaces }
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			fs := pflag.NewFlagSet(tc.name, pflag.ContinueOnError)
-			got := tc.bind(fs)
-			if len(got()) != 0 {
-				t.Fatalf("default = %v, want all namespaces (empty)", got())
+	for name, c := range processes {
+		t.Run(name, func(t *testing.T) {
+			o, err := parse(c)
+			if err != nil || len(o.Keys.WatchNamespaces) != 0 {
+				t.Fatalf("default = %v (%v), want all namespaces (empty)", o.Keys.WatchNamespaces, err)
 			}
-			if err := fs.Parse([]string{"--watch-namespaces=team-a,team-b", "--watch-namespaces=team-c"}); err != nil {
+			if o, err = parse(c, "--watch-namespaces=team-a,team-b", "--watch-namespaces=team-c"); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff([]string{"team-a", "team-b", "team-c"}, got()); diff != "" {
+			if diff := cmp.Diff([]string{"team-a", "team-b", "team-c"}, o.Keys.WatchNamespaces); diff != "" {
 				t.Errorf("--watch-namespaces (-want +got):\n%s", diff)
 			}
 		})
@@ -71,35 +54,29 @@ func TestValidateWatchNamespaces(t *testing.T) {
 			t.Errorf("%q: error %v, want one containing %q", tc.in, err, tc.wantErr)
 		}
 	}
-	// Both components refuse a bad list before they start.
-	o := NewOptions()
-	o.Webhook.Disable = true
-	o.WatchNamespaces = []string{"Bad"}
-	if err := o.Validate(); err == nil {
-		t.Error("controller options accepted --watch-namespaces=Bad")
-	}
-	a := NewAPIServerOptions()
-	a.WatchNamespaces = []string{"Bad"}
-	if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "--watch-namespaces") {
-		t.Errorf("API server options: %v, want a --watch-namespaces error", err)
+	// Every component refuses a bad list before it starts.
+	for _, c := range []Components{ControllerProcess, APIServerProcess, AllInOne} {
+		o := NewOptions()
+		o.Webhook.Disable = true
+		o.Keys.WatchNamespaces = []string{"Bad"}
+		if err := o.Validate(c); err == nil || !strings.Contains(err.Error(), "--watch-namespaces") {
+			t.Errorf("%+v: %v, want a --watch-namespaces error", c, err)
+		}
 	}
 }
 
 func TestCacheOptionsNamespaces(t *testing.T) {
-	for name, opts := range map[string]func(...string) cache.Options{
-		"controller": func(ns ...string) cache.Options { return CacheOptions(time.Hour, ns...) },
-		"apiserver":  APIServerCacheOptions,
-	} {
-		if got := opts().DefaultNamespaces; got != nil {
-			t.Errorf("%s: no namespaces gave DefaultNamespaces %v, want nil (all)", name, got)
-		}
-		got := opts("team-a", "team-b").DefaultNamespaces
-		if diff := cmp.Diff(map[string]cache.Config{"team-a": {}, "team-b": {}}, got); diff != "" {
-			t.Errorf("%s: DefaultNamespaces (-want +got):\n%s", name, diff)
-		}
+	o := NewOptions()
+	if got := o.CacheOptions().DefaultNamespaces; got != nil {
+		t.Errorf("no namespaces gave DefaultNamespaces %v, want nil (all)", got)
+	}
+	o.Keys.WatchNamespaces = []string{"team-a", "team-b"}
+	got := o.CacheOptions().DefaultNamespaces
+	if diff := cmp.Diff(map[string]cache.Config{"team-a": {}, "team-b": {}}, got); diff != "" {
+		t.Errorf("DefaultNamespaces (-want +got):\n%s", diff)
 	}
 	// The owned-Secrets-only selector stays with a namespace list.
-	if len(CacheOptions(time.Hour, "team-a").ByObject) != 1 {
+	if len(o.CacheOptions().ByObject) != 1 {
 		t.Error("CacheOptions lost the Secret label selector when given namespaces")
 	}
 }

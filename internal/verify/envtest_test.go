@@ -1,4 +1,4 @@
-package verify
+package verify_test
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
+	. "github.com/apikey-operator/apikey-operator/internal/verify"
 )
 
 // issuedTokens are every token the suite saw, for the leak check.
@@ -32,7 +33,7 @@ func checkNoLeaks() {
 	Expect(logs).NotTo(BeEmpty(), "the suite captured no logs; the leak check would prove nothing")
 	Expect(issuedTokens.All()).NotTo(BeEmpty())
 	Expect(testkit.Leaks(issuedTokens.All(), map[string]string{
-		"the logs": logs, "the metrics": string(gatherText(GinkgoT(), registry)),
+		"the logs": logs, "the metrics": string(GatherText(GinkgoT(), registry)),
 	})).To(BeEmpty())
 }
 
@@ -99,7 +100,7 @@ func verifyIn(scope map[string]any, tok, ip string, perms ...string) string {
 	resp, err := http.Post("http://"+verifyAddr+"/v1/keys/verify", "application/json", bytes.NewReader(body))
 	Expect(err).NotTo(HaveOccurred())
 	defer resp.Body.Close()
-	var out verifyResponse
+	var out VerifyResponse
 	Expect(json.NewDecoder(resp.Body).Decode(&out)).To(Succeed())
 	return out.Code
 }
@@ -118,7 +119,7 @@ var _ = Describe("the verify index", func() {
 	})
 
 	It("follows create, disable, enable and delete", func() {
-		k, tok := issue(ctx, ns, "billing", func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("invoices:read") })
+		k, tok := issue(ctx, ns, "billing", func(k *keysv1.ApiKey) { k.Spec.Permissions = Perms("invoices:read") })
 		eventuallyCode(tok, "", "invoices:read").Should(Equal("Valid"))
 
 		Expect(k8s.Patch(ctx, k, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"enabled":false}}`)))).To(Succeed())
@@ -143,12 +144,12 @@ var _ = Describe("the verify index", func() {
 
 	It("follows role changes and deletion", func() {
 		role := &keysv1.ApiKeyRole{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reader"},
-			Spec: keysv1.ApiKeyRoleSpec{Permissions: perms("reports:*")}}
+			Spec: keysv1.ApiKeyRoleSpec{Permissions: Perms("reports:*")}}
 		Expect(k8s.Create(ctx, role)).To(Succeed())
 		_, tok := issue(ctx, ns, "reports", func(k *keysv1.ApiKey) { k.Spec.RoleRef = &keysv1.RoleReference{Name: "reader"} })
 		eventuallyCode(tok, "", "reports:monthly").Should(Equal("Valid"))
 
-		role.Spec.Permissions = perms("invoices:read")
+		role.Spec.Permissions = Perms("invoices:read")
 		Expect(k8s.Update(ctx, role)).To(Succeed())
 		eventuallyCode(tok, "", "reports:monthly").Should(Equal("MissingPermission"))
 		eventuallyCode(tok, "", "invoices:read").Should(Equal("Valid"))
@@ -232,7 +233,7 @@ var _ = Describe("the verify index", func() {
 
 	It("applies allowedIPs and expiry from the resource", func() {
 		_, tok := issue(ctx, ns, "office", func(k *keysv1.ApiKey) {
-			k.Spec.AllowedIPs = ips("192.0.2.0/24", "2001:db8::/32")
+			k.Spec.AllowedIPs = IPs("192.0.2.0/24", "2001:db8::/32")
 		})
 		eventuallyCode(tok, "192.0.2.10").Should(Equal("Valid"))
 		Expect(verifyCode(tok, "::ffff:192.0.2.10")).To(Equal("Valid"))

@@ -1,4 +1,4 @@
-package verify
+package verify_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	. "github.com/apikey-operator/apikey-operator/internal/verify"
 )
 
 // Real gateways from Debian's packages in front of a small backend, each
@@ -56,7 +57,7 @@ var _ = Describe("gateways", Ordered, func() {
 
 			It("refuses a key from another namespace, even one granting everything (issue 11)", func() {
 				other := newNamespace(ctx)
-				_, tok := issue(ctx, other, "everything", func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("*") })
+				_, tok := issue(ctx, other, "everything", func(k *keysv1.ApiKey) { k.Spec.Permissions = Perms("*") })
 				eventuallyCode(tok, "127.0.0.2", "invoices:read").Should(Equal("Valid"), "valid in its own namespace")
 				status, seen := get(base, "127.0.0.2", map[string]string{"Authorization": "Bearer " + tok})
 				Expect(status).To(Equal(401), "another tenant's key passed the gateway")
@@ -69,14 +70,14 @@ var _ = Describe("gateways", Ordered, func() {
 			It("opens the billing audience only to keys made for it", func() {
 				other := newNamespace(ctx)
 				_, billing := issue(ctx, other, "billing", func(k *keysv1.ApiKey) {
-					k.Spec.Permissions = perms("invoices:read")
+					k.Spec.Permissions = Perms("invoices:read")
 					k.Spec.Audiences = []keysv1.Audience{"billing"}
 				})
 				_, reports := issue(ctx, other, "reports", func(k *keysv1.ApiKey) {
-					k.Spec.Permissions = perms("*")
+					k.Spec.Permissions = Perms("*")
 					k.Spec.Audiences = []keysv1.Audience{"reports"}
 				})
-				_, plain := issue(ctx, other, "plain", func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("*") })
+				_, plain := issue(ctx, other, "plain", func(k *keysv1.ApiKey) { k.Spec.Permissions = Perms("*") })
 				Eventually(func() string { return verifyIn(map[string]any{"audiences": []string{"billing"}}, billing, "") }).Should(Equal("Valid"))
 				Eventually(func() string { return verifyIn(map[string]any{"audiences": []string{"reports"}}, reports, "") }).Should(Equal("Valid"))
 				eventuallyCode(plain, "").Should(Equal("Valid"))
@@ -94,8 +95,8 @@ var _ = Describe("gateways", Ordered, func() {
 
 			It("lets a valid key through with the identity headers, from an allowed address only", func() {
 				_, tok := issue(ctx, ns, "gateway", func(k *keysv1.ApiKey) {
-					k.Spec.Permissions = perms("invoices:read")
-					k.Spec.AllowedIPs = ips("127.0.0.2/32")
+					k.Spec.Permissions = Perms("invoices:read")
+					k.Spec.AllowedIPs = IPs("127.0.0.2/32")
 				})
 				eventuallyCode(tok, "127.0.0.2", "invoices:read").Should(Equal("Valid"))
 
@@ -153,7 +154,7 @@ var _ = Describe("gateways", Ordered, func() {
 			})
 
 			It("answers 401 for a deleted key", func() {
-				k, tok := issue(ctx, ns, "doomed", func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("invoices:*") })
+				k, tok := issue(ctx, ns, "doomed", func(k *keysv1.ApiKey) { k.Spec.Permissions = Perms("invoices:*") })
 				eventuallyCode(tok, "").Should(Equal("Valid"))
 				Expect(statusOf(base, tok)).To(Equal(200))
 				deleted := time.Now()
@@ -164,7 +165,7 @@ var _ = Describe("gateways", Ordered, func() {
 
 			It("refuses a malformed key before the index", func() {
 				_, tok := issue(ctx, ns, "typo")
-				typo := flipLast(tok)
+				typo := FlipLast(tok)
 				malformed, notFound := resultCount("Malformed"), resultCount("NotFound")
 				Expect(statusOf(base, typo)).To(Equal(401))
 				Expect(resultCount("Malformed")).To(Equal(malformed + 1))
@@ -173,7 +174,7 @@ var _ = Describe("gateways", Ordered, func() {
 			})
 
 			It("refuses a missing permission with 403", func() {
-				_, tok := issue(ctx, ns, "no-invoices", func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("reports:read") })
+				_, tok := issue(ctx, ns, "no-invoices", func(k *keysv1.ApiKey) { k.Spec.Permissions = Perms("reports:read") })
 				eventuallyCode(tok, "").Should(Equal("Valid"))
 				Expect(statusOf(base, tok)).To(Equal(403))
 			})
@@ -420,7 +421,7 @@ func statusOf(base, tok string) int {
 // resultCount reads apikey_verifications_total for one result.
 func resultCount(result string) float64 {
 	m := &dto.Metric{}
-	c, err := resultsDesc.GetMetricWithLabelValues(result)
+	c, err := ResultsDesc.GetMetricWithLabelValues(result)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(c.Write(m)).To(Succeed())
 	return m.GetCounter().GetValue()

@@ -14,10 +14,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
-	"github.com/apikey-operator/apikey-operator/controllers"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
 )
 
@@ -193,27 +191,25 @@ func startController(cfg *rest.Config, ns string, f *faults, workers int) *runni
 	if f != nil {
 		f.crash = cancel
 	}
-	skip := true
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:     operator.Scheme(),
-		Cache:      operator.CacheOptions(10*time.Hour, ns),
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: &skip},
-		NewClient: func(c *rest.Config, o client.Options) (client.Client, error) {
+	// The controller as `apikey-operator controller --disable-webhooks
+	// --watch-namespaces=<ns>` builds it, with a client that injects faults.
+	o := operator.NewOptions()
+	o.Serving.MetricsBindAddress, o.Serving.HealthProbeBindAddress = "0", "0"
+	o.Webhook.Disable = true
+	o.Keys.WatchNamespaces = []string{ns}
+	o.Keys.TokenPrefix = "ak"
+	o.Controller.MaxConcurrentReconciles = workers
+	o.Hooks.Manager = func(mo *ctrl.Options) {
+		skip := true
+		mo.Controller = config.Controller{SkipNameValidation: &skip}
+		mo.NewClient = func(c *rest.Config, o client.Options) (client.Client, error) {
 			inner, err := client.New(c, o)
 			return &faultyClient{Client: inner, f: f, s: rc.stats}, err
-		},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	r := &controllers.ApiKeyReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("apikey-operator"),
-		DefaultLifetime:         365 * 24 * time.Hour,
-		TokenPrefix:             "ak",
-		MaxConcurrentReconciles: workers,
+		}
 	}
-	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
+	Expect(o.Validate(operator.ControllerProcess)).To(Succeed())
+	mgr, err := operator.Build(ctx, cfg, o, operator.ControllerProcess)
+	Expect(err).NotTo(HaveOccurred())
 	go func() {
 		defer GinkgoRecover()
 		defer close(rc.done)

@@ -34,6 +34,7 @@ import (
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
+	"github.com/apikey-operator/apikey-operator/internal/operator"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
@@ -144,14 +145,14 @@ var _ = AfterSuite(func() {
 // endpoints in one manager, as `apikey-operator all --disable-webhooks`
 // does, restricted to the suite's own namespaces.
 func startOperator(ctx context.Context, securePort, verifyPort int) {
-	opts, api := env.OperatorOptions(securePort, verifyPort)
+	o := env.OperatorOptions(securePort, verifyPort)
 	// The gRPC ext_authz server too, so that the leak scan covers it.
-	api.ExtAuthz.BindAddress = extAuthzAddr
-	opts.WatchNamespaces = []string{nsLeak, nsHostile, nsBrute}
-	api.WatchNamespaces = opts.WatchNamespaces
-	api.Server.Audit.PolicyFile = auditPolicyPath
-	api.Server.Audit.LogOptions.Path, api.Server.Audit.LogOptions.Format = operatorAuditLog, "json"
-	mgr, err := devenv.BuildOperator(ctx, env.Config, opts, api)
+	o.ExtAuthz.BindAddress = extAuthzAddr
+	o.Keys.WatchNamespaces = []string{nsLeak, nsHostile, nsBrute}
+	o.APIServer.Audit.PolicyFile = auditPolicyPath
+	o.APIServer.Audit.LogOptions.Path, o.APIServer.Audit.LogOptions.Format = operatorAuditLog, "json"
+	Expect(o.Validate(operator.AllInOne)).To(Succeed())
+	mgr, err := operator.Build(ctx, env.Config, o, operator.AllInOne)
 	Expect(err).NotTo(HaveOccurred())
 	go func() {
 		defer GinkgoRecover()

@@ -1,0 +1,258 @@
+// Package operator assembles the operator: one Options struct that owns
+// every flag of the binary, and one Build that every command, `make run`
+// and every test suite call to get a manager with the components they
+// run. docs/architecture.md shows where each component plugs in.
+package operator
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/controllers"
+	"github.com/apikey-operator/apikey-operator/internal/access"
+	"github.com/apikey-operator/apikey-operator/internal/apiserver"
+	"github.com/apikey-operator/apikey-operator/internal/extauthz"
+	"github.com/apikey-operator/apikey-operator/internal/keystore"
+	"github.com/apikey-operator/apikey-operator/internal/verify"
+	"github.com/apikey-operator/apikey-operator/webhook"
+	"github.com/apikey-operator/apikey-operator/webhook/certs"
+)
+
+// Operator is a built, not yet started, operator process.
+type Operator struct {
+	ctrl.Manager
+	// Reconciler is the ApiKey reconciler; nil unless Components.Controller.
+	Reconciler *controllers.ApiKeyReconciler
+	// Verify is the verify server; nil unless Components.Verify.
+	Verify *verify.Server
+	// Rotator renews the webhook's generated certificate; nil unless the
+	// webhook runs with generated certificates.
+	Rotator *certs.Rotator
+}
+
+// Scheme knows the built-in types and the ApiKey group.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := keysv1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// CacheOptions caches only the Secrets the operator owns, selected by
+// label, and drops managedFields from every cached object: the operator
+// never reads them, and at 10,000 keys they would be most of its memory.
+// Given namespaces, it watches only those (see KeyOptions.WatchNamespaces).
+// The API server never reads a Secret, so no Secret informer starts there.
+func (o *Options) CacheOptions() cache.Options {
+	owned := labels.SelectorFromSet(labels.Set{keysv1.ManagedByLabel: keysv1.ManagedByValue})
+	syncPeriod := o.Controller.SyncPeriod
+	return cache.Options{
+		SyncPeriod:        &syncPeriod,
+		DefaultTransform:  cache.TransformStripManagedFields(),
+		DefaultNamespaces: namespaceConfigs(o.Keys.WatchNamespaces),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: owned},
+		},
+	}
+}
+
+// MetricsServer is the metrics endpoint: with secure, HTTPS and
+// controller-runtime's authentication and authorisation filter, as
+// kubebuilder's scaffold serves it, so metrics (key names, namespaces,
+// usage) are not open to whatever reaches the pod.
+func MetricsServer(addr string, secure bool) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: addr}
+	if secure {
+		o.SecureServing = true
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return o
+}
+
+// Build assembles the given components into one manager sharing one
+// cache. The caller validates the options first (Validate) and starts
+// the result.
+func Build(ctx context.Context, cfg *rest.Config, o *Options, c Components) (*Operator, error) {
+	op := &Operator{}
+	mgrOpts, err := o.managerOptions(c, op)
+	if err != nil {
+		return nil, err
+	}
+	if op.Manager, err = ctrl.NewManager(cfg, mgrOpts); err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	if err := op.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := op.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	for _, step := range []struct {
+		on  bool
+		add func(context.Context, *Operator) error
+	}{
+		{c.Controller, o.addController},
+		{c.webhook(o), o.addWebhook},
+		{c.Verify || c.APIServer, o.addVerify},
+		{c.APIServer, o.addExtAuthz},
+		{c.APIServer, o.addAPIServer},
+	} {
+		if step.on {
+			if err := step.add(ctx, op); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return op, nil
+}
+
+// webhook says whether the webhook server runs: the component is asked
+// for and --disable-webhooks is not set.
+func (c Components) webhook(o *Options) bool { return c.Webhook && !o.Webhook.Disable }
+
+func (o *Options) managerOptions(c Components, op *Operator) (ctrl.Options, error) {
+	mo := ctrl.Options{
+		Scheme:                 Scheme(),
+		Cache:                  o.CacheOptions(),
+		Metrics:                MetricsServer(o.Serving.MetricsBindAddress, o.Serving.MetricsSecure),
+		HealthProbeBindAddress: o.Serving.HealthProbeBindAddress,
+	}
+	if c.Controller {
+		mo.LeaderElection = o.Controller.LeaderElect
+		mo.LeaderElectionID = "apikey-operator.keys.apikey-operator.io"
+		mo.LeaderElectionNamespace = o.Controller.LeaderElectionNamespace
+		// Hand over leadership at once on a clean shutdown.
+		mo.LeaderElectionReleaseOnCancel = true
+	}
+	if c.webhook(o) {
+		var server ctrlwebhook.Server
+		var err error
+		if server, op.Rotator, err = o.Webhook.server(); err != nil {
+			return mo, fmt.Errorf("create webhook server: %w", err)
+		}
+		mo.WebhookServer = server
+	}
+	if o.Hooks.Manager != nil {
+		o.Hooks.Manager(&mo)
+	}
+	return mo, nil
+}
+
+// addController adds the ApiKey reconciler: the only place it is built.
+func (o *Options) addController(ctx context.Context, op *Operator) error {
+	r := &controllers.ApiKeyReconciler{
+		Client:                  op.GetClient(),
+		APIReader:               op.GetAPIReader(),
+		Recorder:                op.GetEventRecorder("apikey-operator"),
+		Clock:                   o.Hooks.Clock,
+		DefaultLifetime:         o.Keys.DefaultLifetime,
+		TokenPrefix:             o.Keys.TokenPrefix,
+		MaxConcurrentReconciles: o.Controller.MaxConcurrentReconciles,
+	}
+	if err := r.SetupWithManager(ctx, op); err != nil {
+		return fmt.Errorf("set up apikey controller: %w", err)
+	}
+	op.Reconciler = r
+	return nil
+}
+
+func (o *Options) addWebhook(ctx context.Context, op *Operator) error {
+	err := webhook.Install(ctx, op, op.Rotator, webhook.Config{
+		DefaultLifetime: o.Keys.DefaultLifetime,
+		MaxLifetime:     o.Webhook.MaxKeyLifetime,
+		Clock:           o.Hooks.Clock,
+	})
+	if err != nil {
+		return fmt.Errorf("set up webhooks: %w", err)
+	}
+	return nil
+}
+
+// addVerify adds the verify server, which reads keys from the shared cache.
+func (o *Options) addVerify(ctx context.Context, op *Operator) error {
+	if err := o.watch(ctx, op); err != nil {
+		return err
+	}
+	vs, err := verify.NewServer(o.Verify, verify.Deps{
+		Informers: op.GetCache(), Client: op.GetClient(), APIReader: op.GetAPIReader(), Registerer: o.Hooks.Registerer, Clock: o.Hooks.Clock,
+	})
+	if err != nil {
+		return fmt.Errorf("verify server: %w", err)
+	}
+	if err := op.Add(vs); err != nil {
+		return err
+	}
+	op.Verify = vs
+	return op.AddReadyzCheck("verify-index", vs.ReadyzCheck)
+}
+
+// addExtAuthz adds the gRPC ext_authz server over verify's core; it runs
+// in the API server process, beside the HTTP verify endpoints.
+func (o *Options) addExtAuthz(_ context.Context, op *Operator) error {
+	ea, err := extauthz.NewServer(o.ExtAuthz, extauthz.FromVerify(op.Verify), ctrl.Log.WithName("extauthz"))
+	if err != nil {
+		return fmt.Errorf("gRPC ext_authz server: %w", err)
+	}
+	return op.Add(ea)
+}
+
+// watch registers the informers the API server and verify read, so the
+// cache syncs them before any request needs them. Namespaces are cached
+// only when all are served.
+func (o *Options) watch(ctx context.Context, op *Operator) error {
+	watched := []client.Object{&keysv1.ApiKey{}, &keysv1.ApiKeyRole{}}
+	if len(o.Keys.WatchNamespaces) == 0 {
+		watched = append(watched, &corev1.Namespace{})
+	}
+	for _, obj := range watched {
+		if _, err := op.GetCache().GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("watch %T: %w", obj, err)
+		}
+	}
+	return nil
+}
+
+// addAPIServer adds the aggregated API and the REST dialects over the
+// Kubernetes-backed key store.
+func (o *Options) addAPIServer(ctx context.Context, op *Operator) error {
+	if err := keystore.IndexFields(ctx, op.GetFieldIndexer()); err != nil {
+		return err
+	}
+	cfg, err := o.APIServer.Config()
+	if err != nil {
+		return err
+	}
+	store := &keystore.Kube{
+		Cache:           newWatchedNamespaces(op.GetCache(), op.GetAPIReader(), o.Keys.WatchNamespaces),
+		Client:          op.GetClient(),
+		Authorizer:      &access.Authorizer{Kubernetes: cfg.Authorization.Authorizer},
+		DefaultLifetime: o.Keys.DefaultLifetime,
+		TokenPrefix:     o.Keys.TokenPrefix,
+		// Lists page from an index kept from the ApiKey informer.
+		Informers: op.GetCache(),
+		Recorder:  op.GetEventRecorder("apikey-operator-apiserver"),
+	}
+	srv, err := apiserver.New(cfg, apiserver.Verification{Verifier: op.Verify.Verifier(), AnyNamespace: o.Verify.AnyNamespace}, dialects(store))
+	if err != nil {
+		return err
+	}
+	return op.Add(srv)
+}

@@ -1,0 +1,14 @@
+package verify
+
+// What the external envtest suite (package verify_test, which builds the
+// operator through internal/operator and so cannot live in this package)
+// needs from the unit tests' helpers and the package's internals.
+var (
+	Perms       = perms
+	IPs         = ips
+	FlipLast    = flipLast
+	GatherText  = gatherText
+	ResultsDesc = resultsDesc
+)
+
+type VerifyResponse = verifyResponse
