@@ -24,6 +24,7 @@ import (
 	accessv1 "github.com/apikey-operator/apikey-operator/api/access/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/apiserver/openapi"
 	apikeyaudit "github.com/apikey-operator/apikey-operator/internal/audit"
+	"github.com/apikey-operator/apikey-operator/internal/dialect"
 )
 
 // Scheme and Codecs of the aggregated API.
@@ -77,7 +78,7 @@ func NewOptions() *Options {
 	o.SecureServing.ServerCert.CertDirectory = ""
 	o.SecureServing.ServerCert.PairName = "apikey-operator-apiserver"
 	// Probes and the OpenAPI documents of the dialects need no identity.
-	o.Authorization.AlwaysAllowPaths = []string{"/healthz", "/readyz", "/livez", "/openapi/nexus.json", "/openapi/tenant-admin.json", "/openapi/hub.json"}
+	o.Authorization.AlwaysAllowPaths = append([]string{"/healthz", "/readyz", "/livez"}, dialect.DocumentPaths()...)
 	o.Authorization.AlwaysAllowGroups = []string{"system:masters"}
 	return o
 }

@@ -11,6 +11,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	apikeyaudit "github.com/apikey-operator/apikey-operator/internal/audit"
+	"github.com/apikey-operator/apikey-operator/internal/dialect"
+	"github.com/apikey-operator/apikey-operator/internal/keystore"
 )
 
 // Limits of a dialect request.
@@ -27,20 +29,14 @@ type routes struct {
 	mux *http.ServeMux
 }
 
-func dialectRoutes(d Dialects, authn *dialectAuthn, backend audit.Backend, policy audit.PolicyRuleEvaluator) *routes {
+func dialectRoutes(store keystore.Store, authn *dialectAuthn, backend audit.Backend, policy audit.PolicyRuleEvaluator) *routes {
 	mux := http.NewServeMux()
-	guard := func(h http.Handler) http.Handler { return guarded(apikeyaudit.Chain(backend, policy, authn.wrap, h)) }
-	for _, p := range []string{"/v1/api-keys", "/v1/api-keys/"} {
-		mux.Handle(p, guard(d.Nexus.Handler))
-	}
-	// The whole admin subtree of a tenant, so that a path there which is
-	// not an endpoint gets the dialect's 404, not a Kubernetes Status.
-	for _, p := range []string{"/api/{tenant}/admin", "/api/{tenant}/admin/"} {
-		mux.Handle(p, guard(d.TenantAdmin.Handler))
-	}
-	mux.Handle("/v1/hubs/", guard(d.Hub.Handler))
-	for name, doc := range map[string][]byte{"nexus": d.Nexus.OpenAPI, "tenant-admin": d.TenantAdmin.OpenAPI, "hub": d.Hub.OpenAPI} {
-		mux.Handle("GET /openapi/"+name+".json", document(doc))
+	for _, d := range dialect.All {
+		h := guarded(apikeyaudit.Chain(backend, policy, authn.wrap, d.New(store)))
+		for _, p := range d.Patterns {
+			mux.Handle(p, h)
+		}
+		mux.Handle("GET "+d.DocumentPath(), document(d.OpenAPI()))
 	}
 	return &routes{mux: mux}
 }

@@ -10,20 +10,9 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
 	accessv1 "github.com/apikey-operator/apikey-operator/api/access/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/keystore"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
 )
-
-// Dialect is one REST dialect's handler and its OpenAPI document.
-type Dialect struct {
-	Handler http.Handler
-	OpenAPI []byte
-}
-
-// Dialects are the three REST dialects the server mounts at the paths
-// DESIGN.md fixes.
-type Dialects struct {
-	Nexus, TenantAdmin, Hub Dialect
-}
 
 // Server is the running API server; it is a controller-runtime Runnable,
 // so it starts after the informer cache the dialects read has synced.
@@ -38,10 +27,11 @@ type Verification struct {
 	AnyNamespace bool
 }
 
-// New builds the server: the aggregated access API and the dialects.
-func New(cfg *genericapiserver.Config, v Verification, dialects Dialects) (*Server, error) {
+// New builds the server: the aggregated access API, and every dialect of
+// internal/dialect over the store.
+func New(cfg *genericapiserver.Config, v Verification, store keystore.Store) (*Server, error) {
 	authn := newDialectAuthn(v.Verifier, cfg.Authentication.Authenticator)
-	routes := dialectRoutes(dialects, authn, cfg.AuditBackend, cfg.AuditPolicyRuleEvaluator)
+	routes := dialectRoutes(store, authn, cfg.AuditBackend, cfg.AuditPolicyRuleEvaluator)
 	cfg.BuildHandlerChainFunc = func(api http.Handler, c *genericapiserver.Config) http.Handler {
 		return routes.before(genericapiserver.DefaultBuildHandlerChain(api, c))
 	}

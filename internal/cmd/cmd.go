@@ -13,6 +13,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/apikey-operator/apikey-operator/internal/dialect"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
 )
 
@@ -41,10 +42,7 @@ It caches only the Secrets it owns (label app.kubernetes.io/managed-by=apikey-op
 			"Run the API server: REST dialects, the ApiKeyReview API and the verify endpoints",
 			`Run the API server. It serves, on --secure-port (TLS):
   /apis/access.apikey-operator.io/v1alpha1/apikeyreviews  (aggregated, through an APIService)
-  /v1/api-keys                          (Nexus dialect)
-  /api/{tenantId}/admin/apiKeys[...]    (tenant-admin dialect)
-  /v1/hubs/current/api-keys[...]        (hub dialect)
-and, on --verify-bind-address, the verify and forward-auth endpoints that
+`+dialectHelp()+`and, on --verify-bind-address, the verify and forward-auth endpoints that
 gateways call on every request.
 
 It is stateless: run as many replicas as the load needs. It caches ApiKeys,
@@ -58,6 +56,15 @@ and small clusters; in production run them as separate Deployments so the
 API server scales out without leader election.`),
 	)
 	return root
+}
+
+// dialectHelp lists the REST dialects' endpoints, from internal/dialect.
+func dialectHelp() string {
+	var b strings.Builder
+	for _, d := range dialect.All {
+		fmt.Fprintf(&b, "  %-55s (%s dialect, OpenAPI at %s)\n", d.Endpoints, d.Name, d.DocumentPath())
+	}
+	return b.String()
 }
 
 // helpColumns is the width --help wraps flag descriptions at.

@@ -250,7 +250,7 @@ func (o *Options) addAPIServer(ctx context.Context, op *Operator) error {
 		Informers: op.GetCache(),
 		Recorder:  op.GetEventRecorder("apikey-operator-apiserver"),
 	}
-	srv, err := apiserver.New(cfg, apiserver.Verification{Verifier: op.Verify.Verifier(), AnyNamespace: o.Verify.AnyNamespace}, dialects(store))
+	srv, err := apiserver.New(cfg, apiserver.Verification{Verifier: op.Verify.Verifier(), AnyNamespace: o.Verify.AnyNamespace}, store)
 	if err != nil {
 		return err
 	}

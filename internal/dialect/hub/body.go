@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/apikey-operator/apikey-operator/internal/dialect/httpjson"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
 )
 
@@ -51,14 +51,12 @@ func readBody(w http.ResponseWriter, r *http.Request) (fields, *apiError) {
 	return parseObject(body)
 }
 
+// checkContentType is every dialect's rule (httpjson), in hub's shape.
 func checkContentType(ct string) *apiError {
-	media, params, err := mime.ParseMediaType(ct)
-	if err == nil && media == "application/json" {
-		if cs, ok := params["charset"]; !ok || strings.EqualFold(cs, "utf-8") {
-			return nil
-		}
+	if httpjson.CheckContentType(ct) != nil {
+		return newError(http.StatusUnsupportedMediaType, codeContentType, "send the body as Content-Type: application/json")
 	}
-	return newError(http.StatusUnsupportedMediaType, codeContentType, "send the body as Content-Type: application/json")
+	return nil
 }
 
 // parseObject reads exactly one JSON object. Unlike json.Unmarshal it

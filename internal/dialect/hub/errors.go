@@ -72,6 +72,9 @@ type apiError struct {
 	cause      error         // 5xx: logged, never sent
 }
 
+// Error makes an answer an error, so operations return it like any other.
+func (e *apiError) Error() string { return e.Code + ": " + e.Detail }
+
 type errorExtra struct {
 	Capability string `json:"capability,omitempty"`
 }
@@ -106,9 +109,12 @@ func missingArg(field string) *apiError {
 // errors written for clients (InvalidError, ErrEscalation); anything
 // unexpected becomes a generic 500 so internals never reach a client.
 func fromError(ctx errorContext, err error) *apiError {
+	var answer *apiError
 	var invalid *keystore.InvalidError
 	var tooBig *http.MaxBytesError
 	switch {
+	case errors.As(err, &answer):
+		return answer
 	case errors.As(err, &tooBig):
 		return newError(http.StatusRequestEntityTooLarge, codeTooLarge, "the request body is larger than 1 MiB")
 	case errors.Is(err, access.ErrUnauthenticated), errors.Is(err, access.ErrInvalidCredentials):

@@ -226,8 +226,13 @@ func TestStoreFailures(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
 			c.store.Store = f.store
+			// The handler as production builds it (New), with the
+			// logger where the API server puts it: in the request's
+			// context. The old handler logged only to a logger passed in
+			// Options, which production never set, so the causes of hub
+			// 500s were lost.
 			var logged []error
-			h := NewWithOptions(c.store, Options{Log: recordingLogger(&logged)})
+			h := withLogger(New(c.store), recordingLogger(&logged))
 			res := doHandler(t, h, c.c)
 			if res.status != c.status || res.code(t) != c.code {
 				t.Fatalf("%d %s", res.status, res.raw)

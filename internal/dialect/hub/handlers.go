@@ -6,19 +6,18 @@ import (
 	"net/http"
 
 	"github.com/apikey-operator/apikey-operator/internal/access"
+	"github.com/apikey-operator/apikey-operator/internal/dialect/httpjson"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
 )
 
-func (h *handler) list(w http.ResponseWriter, r *http.Request, req request) {
+func (h *handler) list(w http.ResponseWriter, r *http.Request, req request) error {
 	q, e := parseListQuery(r.URL.RawQuery)
 	if e != nil {
-		h.writeError(w, r, e)
-		return
+		return e
 	}
 	keys, _, err := h.store.List(r.Context(), scopes, req.hub, q.opts)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	out := dataEnvelope{}
 	data := make([]apiKey, 0, len(keys))
@@ -28,37 +27,34 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, req request) {
 	out.Data = data
 	if q.includeRoles {
 		if out.Includes, err = h.roles(r.Context(), req.hub, keys); err != nil {
-			h.fail(w, r, err)
-			return
+			return err
 		}
 	}
-	h.writeJSON(w, r, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, "application/json", out)
+	return nil
 }
 
-func (h *handler) get(w http.ResponseWriter, r *http.Request, req request) {
+func (h *handler) get(w http.ResponseWriter, r *http.Request, req request) error {
 	includeRoles, e := parseGetQuery(r.URL.RawQuery)
 	if e != nil {
-		h.writeError(w, r, e)
-		return
+		return e
 	}
 	id, e := keyID(req.id)
 	if e != nil {
-		h.writeError(w, r, e)
-		return
+		return e
 	}
 	k, err := h.store.Get(r.Context(), scopes, req.hub, keystore.ByID(id))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	out := dataEnvelope{Data: toAPIKey(k, "")}
 	if includeRoles {
 		if out.Includes, err = h.roles(r.Context(), req.hub, []*keystore.Key{k}); err != nil {
-			h.fail(w, r, err)
-			return
+			return err
 		}
 	}
-	h.writeJSON(w, r, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, "application/json", out)
+	return nil
 }
 
 // roles fetches the role of each key once. A role deleted since the key
@@ -81,91 +77,83 @@ func (h *handler) roles(ctx context.Context, hub string, keys []*keystore.Key) (
 	return inc, nil
 }
 
-func (h *handler) create(w http.ResponseWriter, r *http.Request, req request) {
+func (h *handler) create(w http.ResponseWriter, r *http.Request, req request) error {
 	f, e := readBody(w, r)
 	if e != nil {
-		h.writeError(w, r, e)
-		return
+		return e
 	}
 	body, e := parseCreate(f)
 	if e != nil {
-		h.writeError(w, r, e)
-		return
+		return e
 	}
 	n := keystore.NewKey{Name: body.name, AllowedIPs: body.ips}
 	// Validate before any store call, so bad input is a 422 whatever
 	// the role; the store checks again.
 	if err := keystore.ValidateNew(&n, h.now()); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	// The store resolves the role: a create needs only the create right.
 	n.RoleID = body.roleID
 	issued, err := h.store.Create(r.Context(), scopes, req.hub, n)
 	if err != nil {
-		h.failRole(w, r, err)
-		return
+		return h.roleError(r, err)
 	}
 	w.Header().Set("Location", BasePath+"/"+issued.ID)
-	h.writeJSON(w, r, http.StatusCreated, dataEnvelope{Data: toAPIKey(&issued.Key, issued.Token)})
+	httpjson.Write(w, http.StatusCreated, "application/json", dataEnvelope{Data: toAPIKey(&issued.Key, issued.Token)})
+	return nil
 }
 
-func (h *handler) update(w http.ResponseWriter, r *http.Request, req request) {
+func (h *handler) update(w http.ResponseWriter, r *http.Request, req request) error {
 	f, e := readBody(w, r)
 	if e != nil {
-		h.writeError(w, r, e)
-		return
+		return e
 	}
 	body, e := parseUpdate(f)
 	if e != nil {
-		h.writeError(w, r, e)
-		return
+		return e
 	}
 	id, e := keyID(req.id)
 	if e != nil {
-		h.writeError(w, r, e)
-		return
+		return e
 	}
 	u := keystore.KeyUpdate{Name: body.name, AllowedIPs: body.ips}
 	if err := keystore.ValidateUpdate(&u); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	u.RoleID = body.roleID
 	k, err := h.store.Update(r.Context(), scopes, req.hub, keystore.ByID(id), u)
 	switch {
 	case err != nil && body.roleID != nil:
-		h.failRole(w, r, err)
-		return
+		return h.roleError(r, err)
 	case err != nil:
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	h.writeJSON(w, r, http.StatusOK, dataEnvelope{Data: toAPIKey(k, "")})
+	httpjson.Write(w, http.StatusOK, "application/json", dataEnvelope{Data: toAPIKey(k, "")})
+	return nil
 }
 
-func (h *handler) delete(w http.ResponseWriter, r *http.Request, req request) {
+func (h *handler) delete(w http.ResponseWriter, r *http.Request, req request) error {
 	id, e := keyID(req.id)
 	if e != nil {
-		h.writeError(w, r, e)
-		return
+		return e
 	}
 	k, err := h.store.Delete(r.Context(), scopes, req.hub, keystore.ByID(id))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	h.writeJSON(w, r, http.StatusOK, dataEnvelope{Data: toDeleted(k, h.now())})
+	httpjson.Write(w, http.StatusOK, "application/json", dataEnvelope{Data: toDeleted(k, h.now())})
+	return nil
 }
 
-// failRole answers an error of a call that took role_id from the body:
-// a missing role or a role granting too much points at that field.
-func (h *handler) failRole(w http.ResponseWriter, r *http.Request, err error) {
-	e := h.errorFor(r, err)
+// roleError is the answer to an error of a call that took role_id from
+// the body: a missing role or a role granting too much points at that
+// field.
+func (h *handler) roleError(r *http.Request, err error) error {
+	e := errorFor(r, err)
 	if e.Code == codeRole || errors.Is(err, access.ErrEscalation) {
 		e.Source = "/role_id"
 	}
-	h.writeError(w, r, e)
+	return e
 }
 
 // keyID reads {apikeyId}. Anything but 24 hex digits cannot name a key,

@@ -6,7 +6,6 @@
 package hub
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/apikey-operator/apikey-operator/internal/access"
+	"github.com/apikey-operator/apikey-operator/internal/dialect/httpjson"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
 )
 
@@ -29,15 +29,12 @@ var scopes = access.Scopes{Read: capability, Write: capability}
 
 // Options tune the handler; the zero value is ready to use.
 type Options struct {
-	// Log receives the causes of 5xx answers, which clients never see.
-	Log logr.Logger
 	// Now is the clock for the deletion time; nil means time.Now.
 	Now func() time.Time
 }
 
 type handler struct {
 	store keystore.Store
-	log   logr.Logger
 	now   func() time.Time
 }
 
@@ -51,7 +48,7 @@ func NewWithOptions(store keystore.Store, o Options) http.Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &handler{store: store, log: o.Log, now: o.Now}
+	return &handler{store: store, now: o.Now}
 }
 
 // request is what the routing found out about a request.
@@ -60,35 +57,39 @@ type request struct {
 	id  string // the raw {apikeyId}, for single-key operations
 }
 
-type operation func(h *handler, w http.ResponseWriter, r *http.Request, req request)
+type operation func(h *handler, w http.ResponseWriter, r *http.Request, req request) error
 
-// ServeHTTP checks, in order: credentials, path and method, the hub
-// header, the hub's existence; then the operation parses its input and
-// calls the store, which authorises.
+// ServeHTTP has the shape of every dialect: serve, and answer its error
+// in the dialect's own shape.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := h.serve(w, r); err != nil {
+		writeError(w, r, err)
+	}
+}
+
+// serve checks, in order: credentials, path and method, the hub header,
+// the hub's existence; then the operation parses its input and calls the
+// store, which authorises.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) error {
 	if err := access.Authenticated(r.Context()); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	op, id, e := route(r.Method, r.URL.Path)
 	if e != nil {
-		h.writeError(w, r, e)
-		return
+		return e
 	}
 	hub, e := hubID(r.Header)
 	if e != nil {
-		h.writeError(w, r, e)
-		return
+		return e
 	}
 	exists, err := h.store.NamespaceExists(r.Context(), hub)
 	switch {
 	case err != nil:
-		h.fail(w, r, err)
+		return err
 	case !exists:
-		h.writeError(w, r, hubNotFound())
-	default:
-		op(h, w, r, request{hub: hub, id: id})
+		return hubNotFound()
 	}
+	return op(h, w, r, request{hub: hub, id: id})
 }
 
 // route finds the operation for a method and path.
@@ -143,18 +144,20 @@ func isLabel(s string) bool {
 	return true
 }
 
-// fail answers an error of the store or of access.
-func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	h.writeError(w, r, h.errorFor(r, err))
-}
-
-func (h *handler) errorFor(r *http.Request, err error) *apiError {
+// errorFor maps an error of the store, of access or of the handler to
+// the dialect's answer.
+func errorFor(r *http.Request, err error) *apiError {
 	return fromError(errorContext{retryAfter: access.RetryAfter(r.Context())}, err)
 }
 
-func (h *handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+// writeError answers err in the dialect's error shape, with the headers
+// its status needs. The cause of a 5xx goes to the request's logger (the
+// API server puts one in every dialect request's context), never to the
+// client.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := errorFor(r, err)
 	if e.cause != nil {
-		h.log.Error(e.cause, "hub dialect request failed", "method", r.Method, "path", r.URL.Path)
+		logr.FromContextOrDiscard(r.Context()).Error(e.cause, "hub dialect request failed", "method", r.Method, "path", r.URL.Path)
 	}
 	switch {
 	case e.Status == http.StatusUnauthorized:
@@ -164,7 +167,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError
 	case e.allow != "":
 		w.Header().Set("Allow", e.allow)
 	}
-	h.writeJSON(w, r, e.Status, errorEnvelope{Error: e})
+	httpjson.Write(w, e.Status, "application/json", errorEnvelope{Error: e})
 }
 
 // retryAfterSeconds rounds up, and never says 0: that would invite an
@@ -172,20 +175,4 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, e *apiError
 func retryAfterSeconds(d time.Duration) string {
 	s := int64((d + time.Second - 1) / time.Second)
 	return strconv.FormatInt(max(s, 1), 10)
-}
-
-// writeJSON marshals before writing, so an answer is whole or not sent.
-// no-store: create answers hold a secret, and key state changes.
-func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		h.log.Error(err, "hub dialect: encoding the answer failed", "path", r.URL.Path)
-		status, body = http.StatusInternalServerError, []byte(`{"error":{"status":500,"code":"500.unknown","title":"Internal Error","detail":"an internal error occurred"},"data":null}`)
-	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
 }

@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"net/http"
+
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 )
@@ -16,3 +18,11 @@ type errSink struct {
 }
 
 func (s *errSink) Error(err error, msg string, kv ...any) { *s.errs = append(*s.errs, err) }
+
+// withLogger gives every request's context the logger, as the API
+// server's dialect middleware does.
+func withLogger(h http.Handler, log logr.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(logr.NewContext(r.Context(), log)))
+	})
+}
