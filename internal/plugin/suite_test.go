@@ -25,6 +25,7 @@ import (
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
+	"github.com/apikey-operator/apikey-operator/internal/operator"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
@@ -76,8 +77,9 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	ctx, c := context.WithCancel(context.Background())
 	cancel = c
-	opts, api := env.OperatorOptions(securePort, verifyPort)
-	mgr, err := devenv.BuildOperator(ctx, env.Config, opts, api)
+	o := env.OperatorOptions(securePort, verifyPort)
+	Expect(o.Validate(operator.AllInOne)).To(Succeed())
+	mgr, err := operator.Build(ctx, env.Config, o, operator.AllInOne)
 	Expect(err).NotTo(HaveOccurred())
 	go func() {
 		defer GinkgoRecover()
