@@ -32,6 +32,14 @@ test: controlplane helm gateways ## Run every test: unit, fuzz seeds, envtest su
 	cd test/gateways && $(GO) test ./... -count=1
 	@FUZZTIME=$(FUZZTIME_SHORT) GO=$(GO) hack/fuzz.sh
 
+.PHONY: test-unit
+test-unit: ## Run the tests that need no control plane (pure logic, fuzz seeds, in-memory store): seconds, Go only.
+	$(GO) test -short ./... -count=1
+
+.PHONY: lint
+lint: ## Run go vet over every package.
+	$(GO) vet ./...
+
 ##@ Development
 
 .PHONY: generate
@@ -54,11 +62,12 @@ chart: ## Generate the chart's CRDs, RBAC rules and webhooks from config/, and t
 	$(GO) run ./hack/chartgen
 
 .PHONY: verify
-verify: generate manifests ## Regenerate and fail if generated files or formatting drifted.
+verify: generate manifests ## Regenerate and fail if generated files or formatting drifted, or an import crosses a wall (docs/architecture.md).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@git diff --exit-code -- $(GENERATED) || { echo "generated files drifted from their markers: run 'make generate manifests' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- $(GENERATED))" || { echo "untracked generated files: run 'make generate manifests' and commit"; git status --porcelain -- $(GENERATED); exit 1; }
 	@$(GO) run ./hack/chartgen -check
+	@GO=$(GO) hack/walls.sh
 
 .PHONY: build
 build: plugin ## Build bin/apikey-operator and the kubectl plugin bin/kubectl-apikey.
