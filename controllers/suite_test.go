@@ -35,6 +35,7 @@ var (
 )
 
 func TestControllers(t *testing.T) {
+	testkit.ControlPlane(t)
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "ApiKey controller suite")
 }

@@ -20,6 +20,8 @@ import (
 
 	"github.com/apikey-operator/apikey-operator/internal/operator"
 	"github.com/apikey-operator/apikey-operator/webhook/certs"
+
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // The suite serves the real webhooks from a manager, registered with a
@@ -46,6 +48,7 @@ var (
 )
 
 func TestWebhooks(t *testing.T) {
+	testkit.ControlPlane(t)
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Admission webhook suite")
 }

@@ -18,6 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // These tests apply manifests to a real kube-apiserver with the generated
@@ -30,6 +32,7 @@ var (
 )
 
 func TestValidation(t *testing.T) {
+	testkit.ControlPlane(t)
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "CRD validation suite")
 }

@@ -15,16 +15,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // TestMakeRun runs `make run`'s program as a person would: it waits for the
 // sample keys to be Ready, checks what a person can see, presses Ctrl-C,
 // and checks that no process and no port is left behind.
 func TestMakeRun(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is unset: run through `make test`, which builds the control plane into bin/")
-	}
+	assets := testkit.ControlPlane(t)
 	bin := t.TempDir()
 	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
 		if err := os.Symlink(filepath.Join(assets, name), filepath.Join(bin, name)); err != nil {

@@ -52,6 +52,7 @@ var (
 )
 
 func TestAPIServer(t *testing.T) {
+	testkit.ControlPlane(t)
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "API server suite")
 }

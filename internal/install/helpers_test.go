@@ -28,6 +28,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
+
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // Where things are, from this package's directory.
@@ -44,10 +46,7 @@ const (
 // binDir is where make puts helm, kubectl and the control plane.
 func binDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run through `make test`, which builds helm and the control plane into bin/")
-	}
+	dir := testkit.ControlPlane(t)
 	for _, name := range []string{"helm", "kubectl", "kube-apiserver", "etcd"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Fatalf("%s is not in %s: run `make helm controlplane` (make test does)", name, dir)

@@ -43,6 +43,7 @@ var (
 )
 
 func TestPlugin(t *testing.T) {
+	testkit.ControlPlane(t)
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "kubectl apikey suite")
 }

@@ -8,8 +8,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +19,22 @@ import (
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
+
+// ControlPlane returns the directory of the control plane's binaries
+// (KUBEBUILDER_ASSETS) for a test that needs a real kube-apiserver. Under
+// go test -short (make test-unit) it skips the test: that tier runs
+// without a control plane, in seconds.
+func ControlPlane(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the control plane (kube-apiserver, etcd from bin/): run make test")
+	}
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	if dir == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run through `make test`, which builds the control plane into bin/ and sets it (or set KUBEBUILDER_ASSETS=$PWD/bin)")
+	}
+	return dir
+}
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writes.
 type SyncBuffer struct {

@@ -38,6 +38,7 @@ var (
 )
 
 func TestEnvtest(t *testing.T) {
+	testkit.ControlPlane(t)
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "verify suite (envtest, NGINX, Caddy)")
 }

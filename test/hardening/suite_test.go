@@ -68,6 +68,7 @@ var (
 )
 
 func TestHardening(t *testing.T) {
+	testkit.ControlPlane(t)
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Hardening suite")
 }
