@@ -20,6 +20,8 @@ import (
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
 	"github.com/apikey-operator/apikey-operator/internal/monitoring"
+	"github.com/apikey-operator/apikey-operator/internal/operator"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // Every metric an expression names is one the operator really exports:
@@ -52,10 +54,7 @@ func TestExpressionsNameExportedMetrics(t *testing.T) {
 // with a histogram's _bucket, _sum and _count series.
 func scrapeOperator(t *testing.T) map[string]bool {
 	t.Helper()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is unset: run through `make test`, which builds the control plane into bin/")
-	}
+	assets := testkit.ControlPlane(t)
 	env, err := devenv.Start(devenv.Options{BinDir: assets, ConfigDir: "../../config", Kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")})
 	if err != nil {
 		t.Fatal(err)
@@ -68,15 +67,18 @@ func scrapeOperator(t *testing.T) map[string]bool {
 		}
 	}
 	securePort, verifyPort, metricsPort, webhookPort := ports[0], ports[1], ports[2], ports[3]
-	opts, api := env.OperatorOptions(securePort, verifyPort)
-	opts.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", metricsPort)
+	o := env.OperatorOptions(securePort, verifyPort)
+	o.Serving.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", metricsPort)
 	// The webhook server with a mounted certificate, as with cert-manager:
 	// its expiry is one of the metrics the alerts use.
-	opts.Webhook.Disable, opts.Webhook.Host, opts.Webhook.Port = false, "127.0.0.1", webhookPort
-	opts.Webhook.CertDir = certDir(t, env)
+	o.Webhook.Disable, o.Webhook.Host, o.Webhook.Port = false, "127.0.0.1", webhookPort
+	o.Webhook.CertDir = certDir(t, env)
+	if err := o.Validate(operator.AllInOne); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	mgr, err := devenv.BuildOperator(ctx, env.Config, opts, api)
+	mgr, err := operator.Build(ctx, env.Config, o, operator.AllInOne)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,7 @@
 package verify
 
+import "context"
+
 // What the external envtest suite (package verify_test, which builds the
 // operator through internal/operator and so cannot live in this package)
 // needs from the unit tests' helpers and the package's internals.
@@ -12,3 +14,9 @@ var (
 )
 
 type VerifyResponse = verifyResponse
+
+// ConflictRetries bounds the usage writes of one flush.
+const ConflictRetries = conflictRetries
+
+// Flush writes the usage counted since the last flush now.
+func (s *Server) Flush(ctx context.Context) { s.flusher.flush(ctx) }
