@@ -118,9 +118,9 @@ var _ = Describe("gateways", Ordered, func() {
 			})
 
 			It("keeps the key and a client's identity headers from the backend, on every location (issue 15)", func() {
-				_, tok := issue(ctx, ns, "hygiene", func(k *keysv1.ApiKey) { k.Spec.Permissions = perms("invoices:read") })
+				_, tok := issue(ctx, ns, "hygiene", func(k *keysv1.ApiKey) { k.Spec.Permissions = Perms("invoices:read") })
 				_, billing := issue(ctx, newNamespace(ctx), "hygiene-billing", func(k *keysv1.ApiKey) {
-					k.Spec.Permissions = perms("invoices:read")
+					k.Spec.Permissions = Perms("invoices:read")
 					k.Spec.Audiences = []keysv1.Audience{"billing"}
 				})
 				eventuallyCode(tok, "127.0.0.2", "invoices:read").Should(Equal("Valid"))
