@@ -160,7 +160,7 @@ func (o *Options) Flags(c Components) cliflag.NamedFlagSets {
 		o.Verify.AddFlags(fss.FlagSet("verify endpoints"))
 	}
 	if c.APIServer {
-		o.ExtAuthz.AddFlags(fss.FlagSet("gRPC ext_authz (Envoy, Istio)"))
+		o.ExtAuthz.AddFlags(fss.FlagSet("Envoy ext_authz (gRPC, for Envoy, Envoy Gateway and Istio)"))
 	}
 	fs := fss.FlagSet("metrics and probes")
 	fs.StringVar(&o.Serving.MetricsBindAddress, "metrics-bind-address", o.Serving.MetricsBindAddress, "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
