@@ -210,7 +210,7 @@ var _ = Describe("the verify index", func() {
 	})
 
 	It("believes a body ip only from a trusted proxy (issue 11)", func() {
-		_, tok := issue(ctx, ns, "office-only", func(k *keysv1.ApiKey) { k.Spec.AllowedIPs = ips("192.0.2.0/24") })
+		_, tok := issue(ctx, ns, "office-only", func(k *keysv1.ApiKey) { k.Spec.AllowedIPs = IPs("192.0.2.0/24") })
 		eventuallyCode(tok, "192.0.2.10").Should(Equal("Valid"), "from 127.0.0.1, the suite's trusted proxy")
 		post := func(from string, body map[string]any) (int, map[string]any) {
 			raw, _ := json.Marshal(body)
