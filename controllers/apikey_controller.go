@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/keysecret"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
 
@@ -105,9 +106,9 @@ type scope struct {
 func (r *ApiKeyReconciler) reconcile(ctx context.Context, key *keysv1.ApiKey) (ctrl.Result, error) {
 	now := r.Clock.Now()
 	s := &scope{key: key, now: now, stamp: metav1.NewTime(now.Truncate(time.Second))}
-	s.expiry = effectiveExpiry(key, r.DefaultLifetime)
+	s.expiry = key.EffectiveExpiry(r.DefaultLifetime)
 	key.Status.ExpiresAt = ptrTime(metav1.NewTime(s.expiry.Truncate(time.Second)))
-	key.Status.SecretName = secretName(key)
+	key.Status.SecretName = key.SecretName()
 	key.Status.ObservedGeneration = key.Generation
 
 	secret, err := r.ensureSecret(ctx, s)
@@ -150,7 +151,7 @@ func (r *ApiKeyReconciler) ensureSecret(ctx context.Context, s *scope) (*corev1.
 			"Secret %q belongs to %s %q; give this key another spec.secretName", secret.Name, owner.Kind, owner.Name))
 		return nil, nil
 	}
-	if err := r.claim(ctx, key, secret); err != nil {
+	if err := keysecret.Claim(ctx, r.Client, key, secret); err != nil {
 		return nil, err
 	}
 	if err := r.recordToken(ctx, s, secret); err != nil {
@@ -170,7 +171,7 @@ func (r *ApiKeyReconciler) labelledOurs(ctx context.Context, secret *corev1.Secr
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(secret), meta); err != nil {
 		return false, fmt.Errorf("read secret metadata: %w", client.IgnoreNotFound(err))
 	}
-	return meta.Labels[keysv1.ManagedByLabel] == keysv1.ManagedByValue, nil
+	return keysecret.IsOurs(meta), nil
 }
 
 // recordToken makes status follow the token in the Secret.
@@ -258,12 +259,7 @@ func (r *ApiKeyReconciler) issue(ctx context.Context, s *scope) (*corev1.Secret,
 	if err != nil {
 		return nil, fmt.Errorf("mint token: %w", err)
 	}
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Status.SecretName},
-		Type:       corev1.SecretTypeOpaque,
-		Data:       map[string][]byte{keysv1.SecretKeyField: []byte(value)},
-	}
-	setOwnership(key, secret)
+	secret := keysecret.New(key, value)
 	if err := r.Create(ctx, secret); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
 			return nil, fmt.Errorf("create secret: %w", err)
@@ -345,31 +341,6 @@ func (r *ApiKeyReconciler) endGraceIfAsked(key *keysv1.ApiKey) {
 	key.Status.ObservedEndGracePeriodAnnotation = v
 }
 
-// claim puts the operator's labels and the key's owner reference on a
-// Secret that lacks them, with one patch.
-func (r *ApiKeyReconciler) claim(ctx context.Context, key *keysv1.ApiKey, secret *corev1.Secret) error {
-	before := secret.DeepCopy()
-	setOwnership(key, secret)
-	if equality.Semantic.DeepEqual(before.ObjectMeta, secret.ObjectMeta) {
-		return nil
-	}
-	if err := r.Patch(ctx, secret, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("label secret: %w", err)
-	}
-	return nil
-}
-
-func setOwnership(key *keysv1.ApiKey, secret *corev1.Secret) {
-	if secret.Labels == nil {
-		secret.Labels = map[string]string{}
-	}
-	secret.Labels[keysv1.ManagedByLabel] = keysv1.ManagedByValue
-	secret.Labels[keysv1.ApiKeyLabel] = key.Name
-	if metav1.GetControllerOf(secret) == nil {
-		secret.OwnerReferences = append(secret.OwnerReferences, *metav1.NewControllerRef(key, keysv1.GroupVersion.WithKind("ApiKey")))
-	}
-}
-
 // checkRole marks the key not ready while its role is missing.
 func (r *ApiKeyReconciler) checkRole(ctx context.Context, s *scope) error {
 	ref := s.key.Spec.RoleRef
@@ -406,7 +377,7 @@ func (r *ApiKeyReconciler) setReady(s *scope) {
 		}
 		s.notReady(keysv1.ReasonExpired, fmt.Sprintf("The key expired at %s; set a later spec.expiresAt to use it again", s.expiry.UTC().Format(time.RFC3339)))
 	}
-	if !enabled(key) {
+	if !key.IsEnabled() {
 		s.notReady(keysv1.ReasonDisabled, "The key is disabled; set spec.enabled to true to use it again")
 	}
 	cond := s.ready

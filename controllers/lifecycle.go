@@ -14,26 +14,6 @@ const maxPreviousHashes = 16
 // The functions here decide a key's lifecycle from its object and the
 // current time alone, so they are tested without a cluster.
 
-// effectiveExpiry is spec.expiresAt, or creation plus the default lifetime.
-func effectiveExpiry(key *keysv1.ApiKey, defaultLifetime time.Duration) time.Time {
-	if key.Spec.ExpiresAt != nil {
-		return key.Spec.ExpiresAt.Time
-	}
-	return key.CreationTimestamp.Add(defaultLifetime)
-}
-
-// secretName is spec.secretName, or the key's own name.
-func secretName(key *keysv1.ApiKey) string {
-	if key.Spec.SecretName != "" {
-		return key.Spec.SecretName
-	}
-	return key.Name
-}
-
-func enabled(key *keysv1.ApiKey) bool {
-	return key.Spec.Enabled == nil || *key.Spec.Enabled
-}
-
 // rotateRequested tells whether the rotate annotation holds a value the
 // operator has not acted on yet.
 func rotateRequested(key *keysv1.ApiKey) bool {

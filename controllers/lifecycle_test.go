@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/keysecret"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
 
@@ -123,12 +124,7 @@ func newFakeReconciler(t *testing.T, now time.Time, objs ...client.Object) (*Api
 }
 
 func ownedSecret(key *keysv1.ApiKey, value string) *corev1.Secret {
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
-		Data:       map[string][]byte{keysv1.SecretKeyField: []byte(value)},
-	}
-	setOwnership(key, s)
-	return s
+	return keysecret.New(key, value)
 }
 
 func reconcileOnce(t *testing.T, r *ApiKeyReconciler, c client.Client, key *keysv1.ApiKey) (*keysv1.ApiKey, string) {

@@ -18,7 +18,7 @@ import (
 // tenant-admin dialect addresses keys by it. The cache can lag a write by
 // milliseconds, so two keys created at the same instant may both pass.
 func (v *apiKeyValidator) uniqueName(ctx context.Context, key *keysv1.ApiKey) (*field.Error, error) {
-	name := keyName(key)
+	name := key.DisplayName()
 	keys := &keysv1.ApiKeyList{}
 	if err := v.cached.List(ctx, keys, client.InNamespace(key.Namespace), client.MatchingFields{keyNameIndex: name}); err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("list keys named %q: %w", name, err))
@@ -81,7 +81,7 @@ func (v *apiKeyValidator) roleMissing(ctx context.Context, key *keysv1.ApiKey) (
 // metadata-only: the operator caches only its own Secrets, and has no
 // reason to see any Secret's data here.
 func (v *apiKeyValidator) secretFree(ctx context.Context, key *keysv1.ApiKey) (*field.Error, error) {
-	name := secretNameOf(key)
+	name := key.SecretName()
 	secret := &metav1.PartialObjectMetadata{}
 	secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	err := v.live.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: name}, secret)
@@ -115,7 +115,7 @@ func managedFor(secret *metav1.PartialObjectMetadata, keyName string) bool {
 // What must not change is the Secret the key writes to.
 func secretNameKept(old, key *keysv1.ApiKey) *field.Error {
 	was := observedSecretName(old)
-	if secretNameOf(key) == was {
+	if key.SecretName() == was {
 		return nil
 	}
 	return field.Invalid(specPath.Child("secretName"), key.Spec.SecretName, fmt.Sprintf(

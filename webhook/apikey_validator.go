@@ -62,7 +62,7 @@ func (v *apiKeyValidator) ValidateUpdate(ctx context.Context, old, key *keysv1.A
 			return v.withinLifetime(ctx, key, key.CreationTimestamp.Time)
 		})
 	}
-	if keyName(key) != keyName(old) {
+	if key.DisplayName() != old.DisplayName() {
 		checks = append(checks, func(ctx context.Context) (*field.Error, error) { return v.uniqueName(ctx, key) })
 	}
 	if err := run(ctx, key, checks...); err != nil {

@@ -29,7 +29,7 @@ func AddIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 }
 
 func indexKeyName(o client.Object) []string {
-	return []string{keyName(o.(*keysv1.ApiKey))}
+	return []string{o.(*keysv1.ApiKey).DisplayName()}
 }
 
 func indexRole(o client.Object) []string {

@@ -6,25 +6,8 @@ import (
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 )
 
-// The effective values of a key's optional fields, as the controller and
-// the REST dialects read them when the webhook has not defaulted them
-// (keys created while the webhook was off).
-
-// keyName is spec.name, or metadata.name.
-func keyName(key *keysv1.ApiKey) string {
-	if key.Spec.Name != "" {
-		return string(key.Spec.Name)
-	}
-	return key.Name
-}
-
-// secretNameOf is spec.secretName, or metadata.name.
-func secretNameOf(key *keysv1.ApiKey) string {
-	if key.Spec.SecretName != "" {
-		return key.Spec.SecretName
-	}
-	return key.Name
-}
+// The effective values of a key's optional fields are methods of the API
+// type (api/v1alpha1/apikey_effective.go); what is here is the webhook's own.
 
 // observedSecretName is the Secret a stored key writes to: spec.secretName,
 // else the one the controller recorded, else metadata.name.

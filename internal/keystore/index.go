@@ -27,7 +27,7 @@ const (
 // cache starts.
 func IndexFields(ctx context.Context, indexer client.FieldIndexer) error {
 	if err := indexer.IndexField(ctx, &keysv1.ApiKey{}, displayNameIndex, func(o client.Object) []string {
-		return []string{displayName(o.(*keysv1.ApiKey))}
+		return []string{o.(*keysv1.ApiKey).DisplayName()}
 	}); err != nil {
 		return fmt.Errorf("index keys by name: %w", err)
 	}
@@ -52,7 +52,7 @@ func IndexFields(ctx context.Context, indexer client.FieldIndexer) error {
 // keyOrder is the default order of a list: display name, then object name
 // (unique in a namespace), so that pages are stable.
 func keyOrder(a, b *keysv1.ApiKey) int {
-	if c := cmp.Compare(displayName(a), displayName(b)); c != 0 {
+	if c := cmp.Compare(a.DisplayName(), b.DisplayName()); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.Name, b.Name)
@@ -98,7 +98,7 @@ func (x *keyIndex) set(key *keysv1.ApiKey) {
 	}
 	if old != nil {
 		if i, ok := n.search(old); ok {
-			if displayName(old) == displayName(key) {
+			if old.DisplayName() == key.DisplayName() {
 				n.sorted[i] = key // same place: most updates (status)
 				return
 			}

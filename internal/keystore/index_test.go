@@ -23,7 +23,7 @@ func apiKey(ns, name, display string) *keysv1.ApiKey {
 func names(keys []*keysv1.ApiKey) []string {
 	out := make([]string, len(keys))
 	for i, k := range keys {
-		out[i] = displayName(k) + "/" + k.Name
+		out[i] = k.DisplayName() + "/" + k.Name
 	}
 	return out
 }

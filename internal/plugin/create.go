@@ -95,7 +95,7 @@ func (r *root) create(cmd *cobra.Command, name string, o *createOptions) error {
 		return err
 	}
 	fmt.Fprintf(info, "apikey %s/%s is Ready: prefix %s, Secret %s (data key %s)%s\n",
-		ns, name, key.Status.KeyPrefix, secretName(key), keysv1.SecretKeyField, expiresNote(key))
+		ns, name, key.Status.KeyPrefix, key.IssuedSecretName(), keysv1.SecretKeyField, expiresNote(key))
 	if !o.showToken {
 		return nil
 	}

@@ -31,22 +31,10 @@ func getKey(ctx context.Context, c client.Client, ns, name string) (*keysv1.ApiK
 	return key, nil
 }
 
-// secretName is where the key's token is: the status says so once the
-// controller has issued it; before that, the spec's default.
-func secretName(k *keysv1.ApiKey) string {
-	switch {
-	case k.Status.SecretName != "":
-		return k.Status.SecretName
-	case k.Spec.SecretName != "":
-		return k.Spec.SecretName
-	}
-	return k.Name
-}
-
 // readToken reads the key's token from its Secret.
 func readToken(ctx context.Context, c client.Client, k *keysv1.ApiKey) (string, error) {
 	s := &corev1.Secret{}
-	name := secretName(k)
+	name := k.IssuedSecretName()
 	if err := c.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: name}, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", fmt.Errorf("secret %s/%s does not exist yet: wait until the key is Ready (`kubectl apikey status %s`)", k.Namespace, name, k.Name)

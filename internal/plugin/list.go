@@ -132,7 +132,7 @@ func printTable(out io.Writer, keys []keysv1.ApiKey, withNamespace bool, now tim
 		if k.Spec.RoleRef != nil {
 			role = k.Spec.RoleRef.Name
 		}
-		fmt.Fprintf(w, "%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\n", k.Name, readyColumn(&k), k.Spec.Enabled == nil || *k.Spec.Enabled,
+		fmt.Fprintf(w, "%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\n", k.Name, readyColumn(&k), k.IsEnabled(),
 			k.Status.KeyPrefix, orDefault(relativeOr(tm(k.Status.ExpiresAt), now), "-"),
 			orDefault(relativeOr(tm(k.Status.LastUsedAt), now), "never"), usageColumn(&k, now), orDefault(role, "-"))
 	}

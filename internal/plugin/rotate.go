@@ -79,7 +79,7 @@ func (r *root) rotate(cmd *cobra.Command, name string, o *rotateOptions) error {
 		return err
 	}
 	fmt.Fprintf(r.streams.Out, "apikey %s/%s rotated: new token %s... in Secret %s; %s\n",
-		ns, name, after.Status.KeyPrefix, secretName(after), graceReport(after, oldHash, o.endGrace, time.Now()))
+		ns, name, after.Status.KeyPrefix, after.IssuedSecretName(), graceReport(after, oldHash, o.endGrace, time.Now()))
 	return nil
 }
 

@@ -75,7 +75,7 @@ func specOf(k *keysv1.ApiKey) spec {
 	s := spec{
 		id:        types.NamespacedName{Namespace: k.Namespace, Name: k.Name},
 		keyPrefix: k.Status.KeyPrefix,
-		enabled:   k.Spec.Enabled == nil || *k.Spec.Enabled,
+		enabled:   k.IsEnabled(),
 	}
 	if k.Spec.RoleRef != nil {
 		s.role = k.Spec.RoleRef.Name
@@ -87,11 +87,8 @@ func specOf(k *keysv1.ApiKey) spec {
 		s.audiences = append(s.audiences, string(a))
 	}
 	s.allowed, s.badAllowed = allowedOf(k.Spec.AllowedIPs)
-	switch {
-	case k.Spec.ExpiresAt != nil:
-		s.expiresAt = k.Spec.ExpiresAt.Time
-	case k.Status.ExpiresAt != nil:
-		s.expiresAt = k.Status.ExpiresAt.Time
+	if t, ok := k.Expiry(); ok {
+		s.expiresAt = t
 	}
 	s.usage = k.Status.Usage.DeepCopy()
 	if k.Status.LastUsedAt != nil {
