@@ -2,8 +2,6 @@ package controllers_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -13,10 +11,10 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/apikey-operator/apikey-operator/controllers"
+	"github.com/apikey-operator/apikey-operator/internal/devenv"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
@@ -27,7 +25,7 @@ import (
 var (
 	cfg        *rest.Config
 	k8s        client.Client // direct, uncached: what the tests see
-	testEnv    *envtest.Environment
+	env        *devenv.Env
 	reconciler *controllers.ApiKeyReconciler
 	writes     atomic.Int64 // API writes the controller made
 	logs       = &testkit.SyncBuffer{}
@@ -46,14 +44,10 @@ var _ = BeforeSuite(func() {
 	logf := zap.New(zap.WriteTo(logs), zap.Level(zapcore.Level(-127)), zap.UseDevMode(true))
 	ctrl.SetLogger(logf)
 
-	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(), "run through `make test`, which builds the control plane into bin/ and sets KUBEBUILDER_ASSETS")
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
 	var err error
-	cfg, err = testEnv.Start()
+	env, err = devenv.Start(devenv.Options{})
 	Expect(err).NotTo(HaveOccurred())
+	cfg = env.Config
 
 	k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
@@ -90,8 +84,8 @@ var _ = AfterSuite(func() {
 	if cancel != nil {
 		cancel()
 	}
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if env != nil {
+		Expect(env.Stop()).To(Succeed())
 	}
 })
 

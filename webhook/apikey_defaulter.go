@@ -40,11 +40,14 @@ func (d *apiKeyDefaulter) Default(ctx context.Context, key *keysv1.ApiKey) error
 	return nil
 }
 
-// defaultExpiry is the key's creation plus the default lifetime, shortened
-// to the lifetime limit when there is a stricter one: a key left to its
-// defaults is never refused. Counting from creation on update too means
-// dropping spec.expiresAt from a manifest restores the same instant the
-// controller would use, instead of granting another year.
+// defaultExpiry is the key's effective expiry (ApiKey.EffectiveExpiry:
+// creation plus the lifetime) with the default lifetime shortened to the
+// lifetime limit when there is a stricter one: a key left to its defaults
+// is never refused. Counting from creation on update too means dropping
+// spec.expiresAt from a manifest restores the same instant the controller
+// would use, instead of granting another year. A key being created has no
+// creationTimestamp yet (the API server sets it after admission): its
+// life starts now.
 func (d *apiKeyDefaulter) defaultExpiry(ctx context.Context, key *keysv1.ApiKey) (metav1.Time, error) {
 	lifetime := d.defaultLifetime
 	limit, err := d.policy.limit(ctx, key)
@@ -54,6 +57,7 @@ func (d *apiKeyDefaulter) defaultExpiry(ctx context.Context, key *keysv1.ApiKey)
 	if limit.set() && limit.max < lifetime {
 		lifetime = limit.max
 	}
-	start := lifeStart(key, d.clock.Now())
-	return metav1.NewTime(start.Add(lifetime).Truncate(time.Second)), nil
+	started := *key
+	started.CreationTimestamp = metav1.NewTime(lifeStart(key, d.clock.Now()))
+	return metav1.NewTime(started.EffectiveExpiry(lifetime).Truncate(time.Second)), nil
 }

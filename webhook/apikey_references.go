@@ -112,9 +112,13 @@ func managedFor(secret *metav1.PartialObjectMetadata, keyName string) bool {
 
 // secretNameKept makes spec.secretName immutable in the cases the CRD's
 // CEL rule cannot see: set where it was unset, or unset where it was set.
-// What must not change is the Secret the key writes to.
+// What must not change is the Secret the stored key writes to: the one
+// its spec names, else the one that holds its token (IssuedSecretName).
 func secretNameKept(old, key *keysv1.ApiKey) *field.Error {
-	was := observedSecretName(old)
+	was := old.Spec.SecretName
+	if was == "" {
+		was = old.IssuedSecretName()
+	}
 	if key.SecretName() == was {
 		return nil
 	}

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/webhook"
@@ -275,25 +274,12 @@ func kubectl(args ...string) kubectlRun { return args }
 // withStdin runs the command and returns its stdout, or its stderr when
 // it fails.
 func (k kubectlRun) withStdin(stdin string) (string, error) {
-	user, err := testEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	Expect(err).NotTo(HaveOccurred())
-	kc, err := user.Kubectl()
-	Expect(err).NotTo(HaveOccurred())
-	kc.Path = filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
-	stdinFile := filepath.Join(GinkgoT().TempDir(), "in.json")
-	Expect(os.WriteFile(stdinFile, []byte(stdin), 0o600)).To(Succeed())
-	args := append([]string(nil), k...)
-	for i, a := range args {
-		if a == "-" && i > 0 && args[i-1] == "-f" {
-			args[i] = stdinFile
-		}
+	cmd := exec.Command(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl"), append([]string{"--kubeconfig", env.Kubeconfig}, k...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stderr.String(), err
 	}
-	stdout, stderr, err := kc.Run(args...)
-	if err != nil {
-		b, _ := io.ReadAll(stderr)
-		return string(b), err
-	}
-	var out bytes.Buffer
-	_, _ = io.Copy(&out, stdout)
-	return strings.TrimSpace(out.String()), nil
+	return strings.TrimSpace(stdout.String()), nil
 }

@@ -59,7 +59,7 @@ var _ = Describe("Webhook certificates", func() {
 	It("generated: the operator's CA is in the caBundle of every webhook, and the one envtest installed is gone", func() {
 		Expect(bundles(ctx)).To(HaveLen(3), "one mutating and two validating webhooks")
 		Expect(allContain(bundles(ctx), rotator.CABundle())).To(BeTrue())
-		Expect(noneContain(bundles(ctx), testEnv.WebhookInstallOptions.LocalServingCAData)).To(BeTrue())
+		Expect(noneContain(bundles(ctx), env.Webhook().CAPEM)).To(BeTrue())
 	})
 
 	It("generated: renews before expiry, trusts the new CA before serving with it, and drops expired CAs", func() {
@@ -88,13 +88,13 @@ var _ = Describe("Webhook certificates", func() {
 	})
 
 	It("from files: serves tls.crt and tls.key of --webhook-cert-dir", func() {
-		hooks := &testEnv.WebhookInstallOptions
+		hooks := env.Webhook()
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		Expect(err).NotTo(HaveOccurred())
 		port := l.Addr().(*net.TCPAddr).Port
 		Expect(l.Close()).To(Succeed())
 
-		server, rot, err := webhook.NewServer(webhook.ServerOptions{Host: "127.0.0.1", Port: port, CertDir: hooks.LocalServingCertDir})
+		server, rot, err := webhook.NewServer(webhook.ServerOptions{Host: "127.0.0.1", Port: port, CertDir: hooks.CertDir})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(rot).To(BeNil(), "no generated certificates when files are given")
 		server.Register("/ping", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("pong")) }))
@@ -103,7 +103,7 @@ var _ = Describe("Webhook certificates", func() {
 		go func() { _ = server.Start(sctx) }()
 
 		pool := x509.NewCertPool()
-		Expect(pool.AppendCertsFromPEM(hooks.LocalServingCAData)).To(BeTrue())
+		Expect(pool.AppendCertsFromPEM(hooks.CAPEM)).To(BeTrue())
 		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 		Eventually(func() error {
 			resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/ping", port))

@@ -9,18 +9,6 @@ import (
 // The effective values of a key's optional fields are methods of the API
 // type (api/v1alpha1/apikey_effective.go); what is here is the webhook's own.
 
-// observedSecretName is the Secret a stored key writes to: spec.secretName,
-// else the one the controller recorded, else metadata.name.
-func observedSecretName(key *keysv1.ApiKey) string {
-	if key.Spec.SecretName != "" {
-		return key.Spec.SecretName
-	}
-	if key.Status.SecretName != "" {
-		return key.Status.SecretName
-	}
-	return key.Name
-}
-
 // lifeStart is when a key's lifetime is counted from: its creation, or now
 // for a key being created (the API server sets creationTimestamp after
 // admission).

@@ -2,8 +2,6 @@ package webhook_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,9 +13,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/apikey-operator/apikey-operator/internal/devenv"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
 	"github.com/apikey-operator/apikey-operator/webhook/certs"
 
@@ -38,7 +36,7 @@ const (
 )
 
 var (
-	testEnv  *envtest.Environment
+	env      *devenv.Env
 	k8s      client.Client // direct, uncached, records warnings
 	warnings = &warningRecorder{}
 	keyCache cache.Cache // the manager's cache, which the webhooks read keys from
@@ -55,14 +53,10 @@ func TestWebhooks(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
-	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(), "run through `make test`, or set KUBEBUILDER_ASSETS=$PWD/bin")
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "config", "webhook")}},
-	}
-	cfg, err := testEnv.Start()
+	var err error
+	env, err = devenv.Start(devenv.Options{Webhooks: true})
 	Expect(err).NotTo(HaveOccurred())
+	cfg := env.Config
 
 	warned := rest.CopyConfig(cfg)
 	warned.WarningHandler = warnings
@@ -76,12 +70,12 @@ var _ = BeforeSuite(func() {
 // on envtest's webhook address, with certificates it generates itself
 // and a fixed clock.
 func startManager(cfg *rest.Config) {
-	hooks := &testEnv.WebhookInstallOptions
+	hooks := env.Webhook()
 	o := operator.NewOptions()
 	o.Serving.MetricsBindAddress, o.Serving.HealthProbeBindAddress = "0", "0"
 	o.Keys.DefaultLifetime = defaultLifetime
-	o.Webhook.Host, o.Webhook.Port = hooks.LocalServingHost, hooks.LocalServingPort
-	o.Webhook.CertHosts = []string{hooks.LocalServingHost}
+	o.Webhook.Host, o.Webhook.Port = hooks.Host, hooks.Port
+	o.Webhook.CertHosts = []string{hooks.Host}
 	o.Webhook.MutatingConfig, o.Webhook.ValidatingConfig = mutatingName, validatingName
 	o.Webhook.MaxKeyLifetime = clusterMax
 	now = time.Now().Truncate(time.Second)
@@ -107,8 +101,8 @@ var _ = AfterSuite(func() {
 	if cancel != nil {
 		cancel()
 	}
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if env != nil {
+		Expect(env.Stop()).To(Succeed())
 	}
 })
 

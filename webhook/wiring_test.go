@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 
@@ -9,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/spf13/pflag"
 
+	"github.com/apikey-operator/apikey-operator/internal/devenv"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
 	"github.com/apikey-operator/apikey-operator/webhook"
 )
@@ -26,11 +28,13 @@ var _ = Describe("Operator wiring", func() {
 	}
 
 	It("serves the three webhooks from the manager that the controller command builds", func() {
-		o := parse("--webhook-port", "19443", "--webhook-cert-hosts", "127.0.0.1",
+		port, err := devenv.FreePort()
+		Expect(err).NotTo(HaveOccurred())
+		o := parse("--webhook-port", fmt.Sprint(port), "--webhook-cert-hosts", "127.0.0.1",
 			"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--max-key-lifetime", "2160h")
 		Expect(o.Validate(operator.ControllerProcess)).To(Succeed())
 		Expect(o.Webhook.MaxKeyLifetime.Hours()).To(Equal(2160.0))
-		mgr, err := operator.Build(context.Background(), testEnv.Config, o, operator.ControllerProcess)
+		mgr, err := operator.Build(context.Background(), env.Config, o, operator.ControllerProcess)
 		Expect(err).NotTo(HaveOccurred())
 		mux := mgr.GetWebhookServer().WebhookMux()
 		for _, path := range []string{webhook.MutateApiKeyPath, webhook.ValidateApiKeyPath, webhook.ValidateApiKeyRolePath} {
@@ -43,7 +47,7 @@ var _ = Describe("Operator wiring", func() {
 		Expect(parse("--max-key-lifetime", "-1h").Validate(operator.ControllerProcess)).To(MatchError(ContainSubstring("--max-key-lifetime must be 0 (no limit) or positive")))
 		Expect(parse("--webhook-port", "0").Validate(operator.ControllerProcess)).To(MatchError(ContainSubstring("--webhook-port must be between 1 and 65535")))
 		Expect(parse("--webhook-cert-dir", GinkgoT().TempDir()).Validate(operator.ControllerProcess)).To(MatchError(ContainSubstring("must hold tls.crt and tls.key")))
-		Expect(parse("--webhook-cert-dir", testEnv.WebhookInstallOptions.LocalServingCertDir).Validate(operator.ControllerProcess)).To(Succeed())
+		Expect(parse("--webhook-cert-dir", env.Webhook().CertDir).Validate(operator.ControllerProcess)).To(Succeed())
 		Expect(parse("--disable-webhooks", "--webhook-port", "0").Validate(operator.ControllerProcess)).To(Succeed())
 	})
 })

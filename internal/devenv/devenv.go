@@ -34,20 +34,47 @@ const (
 	APIServerNamespace = "apikey-operator-system"
 )
 
-// WebhookPort is where the operator's webhook server listens (DESIGN.md).
+// WebhookPort is where the operator's webhook server listens (DESIGN.md);
+// `make run` serves its webhooks there.
 const WebhookPort = 9443
 
-// WebhookCertDir is where the webhook's serving certificate was written.
-func (e *Env) WebhookCertDir() string { return e.env.WebhookInstallOptions.LocalServingCertDir }
+// WebhookServing is where kube-apiserver calls the webhooks it was given
+// (Options.Webhooks): the operator's webhook server must listen on Host
+// and Port, serving the certificate in CertDir (tls.crt, tls.key), which
+// CAPEM signed.
+type WebhookServing struct {
+	Host    string
+	Port    int
+	CertDir string
+	CAPEM   []byte
+}
 
-// Options say where Start finds its pieces.
+// Webhook says where kube-apiserver calls the webhooks.
+func (e *Env) Webhook() WebhookServing {
+	w := &e.env.WebhookInstallOptions
+	return WebhookServing{Host: w.LocalServingHost, Port: w.LocalServingPort, CertDir: w.LocalServingCertDir, CAPEM: w.LocalServingCAData}
+}
+
+// Options say where Start finds its pieces. Every test suite that needs
+// a control plane starts it through Start; the zero Options are what a
+// suite usually wants.
 type Options struct {
-	BinDir, ConfigDir string
-	// Kubeconfig is where the admin kubeconfig is written.
+	// BinDir holds etcd, kube-apiserver and kubectl; empty:
+	// $KUBEBUILDER_ASSETS (`make test` sets it to bin/).
+	BinDir string
+	// ConfigDir is the repository's config/; empty: the config/ of the
+	// nearest directory above the working directory that has one (a test
+	// runs in its package's directory).
+	ConfigDir string
+	// Kubeconfig is where the admin kubeconfig is written; empty: a file
+	// that Stop removes.
 	Kubeconfig string
-	// Webhooks registers config/webhook, calling https://127.0.0.1:9443
-	// with a certificate envtest writes (Env.WebhookCertDir).
-	Webhooks bool
+	// Webhooks registers config/webhook, calling https://127.0.0.1:<port>
+	// with a certificate envtest writes (Env.WebhookCertDir), where port is
+	// WebhookPort, or a free port when that is 0 (Env.WebhookAddress), so
+	// suites can run side by side.
+	Webhooks    bool
+	WebhookPort int
 	// AuditPolicyFile and AuditLogPath, when both are set, turn on
 	// kube-apiserver's audit log with that policy, written as JSON lines
 	// to that file (--audit-policy-file, --audit-log-path).
@@ -62,7 +89,10 @@ type Options struct {
 // enabled, installs the CRDs (and the webhook configurations when asked)
 // from ConfigDir, and writes an admin kubeconfig.
 func Start(o Options) (*Env, error) {
-	binDir, configDir, kubeconfigPath := o.BinDir, o.ConfigDir, o.Kubeconfig
+	binDir, configDir, err := o.dirs()
+	if err != nil {
+		return nil, err
+	}
 	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(binDir, name)); err != nil {
 			return nil, fmt.Errorf("%s is not in %s: run `make controlplane` to build it", name, binDir)
@@ -77,12 +107,16 @@ func Start(o Options) (*Env, error) {
 		env.WebhookInstallOptions = envtest.WebhookInstallOptions{
 			Paths:            []string{filepath.Join(configDir, "webhook", "manifests.yaml")},
 			LocalServingHost: "127.0.0.1",
-			LocalServingPort: WebhookPort,
+			LocalServingPort: o.WebhookPort,
 		}
 	}
 	certDir, err := os.MkdirTemp("", "apikey-operator-certs-")
 	if err != nil {
 		return nil, err
+	}
+	kubeconfigPath := o.Kubeconfig
+	if kubeconfigPath == "" {
+		kubeconfigPath = filepath.Join(certDir, "kubeconfig")
 	}
 	certs, err := WriteCerts(certDir, []string{APIServerService + "." + APIServerNamespace + ".svc", "localhost"})
 	if err != nil {
@@ -119,6 +153,33 @@ func Start(o Options) (*Env, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// dirs are BinDir and ConfigDir, or their defaults.
+func (o Options) dirs() (binDir, configDir string, err error) {
+	binDir, configDir = o.BinDir, o.ConfigDir
+	if binDir == "" {
+		if binDir = os.Getenv("KUBEBUILDER_ASSETS"); binDir == "" {
+			return "", "", errors.New("KUBEBUILDER_ASSETS is not set: run through `make test`, which builds the control plane into bin/ and sets it (or set KUBEBUILDER_ASSETS=$PWD/bin)")
+		}
+	}
+	if configDir != "" {
+		return binDir, configDir, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "config", "crd", "bases")); err == nil {
+			return binDir, filepath.Join(dir, "config"), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", "", errors.New("no config/crd/bases above the working directory: run from inside the repository, or set Options.ConfigDir")
+		}
+		dir = parent
+	}
 }
 
 func (e *Env) writeKubeconfig() error {

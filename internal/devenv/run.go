@@ -47,7 +47,7 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 
 	step(out, 1, "starting etcd and kube-apiserver from %s", o.BinDir)
 	start := time.Now()
-	env, err := Start(Options{BinDir: o.BinDir, ConfigDir: o.ConfigDir, Kubeconfig: kubeconfig, Webhooks: true})
+	env, err := Start(Options{BinDir: o.BinDir, ConfigDir: o.ConfigDir, Kubeconfig: kubeconfig, Webhooks: true, WebhookPort: WebhookPort})
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 func operatorArgs(env *Env, kubeconfig string) []string {
 	return []string{
 		"all", "--kubeconfig", kubeconfig,
-		"--webhook-host", "127.0.0.1", "--webhook-port", fmt.Sprint(WebhookPort), "--webhook-cert-dir", env.WebhookCertDir(),
+		"--webhook-host", "127.0.0.1", "--webhook-port", fmt.Sprint(WebhookPort), "--webhook-cert-dir", env.Webhook().CertDir,
 		"--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(SecurePort),
 		"--tls-cert-file", env.Certs.ServingCert, "--tls-private-key-file", env.Certs.ServingKey,
 		"--verify-bind-address", fmt.Sprintf("127.0.0.1:%d", VerifyPort),
