@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
@@ -30,7 +27,7 @@ import (
 
 var (
 	k8s        client.Client // direct, uncached: what the tests see
-	testEnv    *envtest.Environment
+	env        *devenv.Env
 	verifyAddr string // host:port of the verify listener
 	registry   = prometheus.NewRegistry()
 	suiteLogs  = &testkit.SyncBuffer{}
@@ -45,15 +42,10 @@ func TestEnvtest(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	ctrl.SetLogger(zap.New(zap.WriteTo(suiteLogs), zap.Level(zapcore.Level(-127)), zap.UseDevMode(true)))
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	Expect(assets).NotTo(BeEmpty(), "run through `make test`, or set KUBEBUILDER_ASSETS=/work/main/bin: the control plane is built into bin/ by hack/controlplane.sh")
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	cfg, err := testEnv.Start()
+	var err error
+	env, err = devenv.Start(devenv.Options{})
 	Expect(err).NotTo(HaveOccurred())
+	cfg := env.Config
 	k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
 
@@ -93,7 +85,7 @@ var _ = AfterSuite(func() {
 	if stopSuite != nil {
 		stopSuite()
 	}
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if env != nil {
+		Expect(env.Stop()).To(Succeed())
 	}
 })

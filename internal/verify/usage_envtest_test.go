@@ -30,7 +30,7 @@ var _ = Describe("usage per key", func() {
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(k), k)).To(Succeed())
 
 		var patches atomic.Int64
-		direct, err := client.NewWithWatch(testEnv.Config, client.Options{Scheme: operator.Scheme()})
+		direct, err := client.NewWithWatch(env.Config, client.Options{Scheme: operator.Scheme()})
 		Expect(err).NotTo(HaveOccurred())
 		writer := interceptor.NewClient(direct, interceptor.Funcs{
 			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
