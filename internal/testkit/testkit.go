@@ -7,8 +7,10 @@ package testkit
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -75,21 +77,76 @@ func (t *Tokens) All() []string {
 }
 
 // Leaks names every place (a key of haystacks) that holds one of the
-// tokens, plainly or base64-encoded. The result never holds a token: only
-// its number and the place, so a failing test does not leak it either.
+// tokens in any of its forms (Needles): plain, hex, or base64 (standard
+// or URL alphabet) at any byte alignment inside a larger encoded blob.
+// A report names the token by number, the form, the place and the text
+// around the hit with the token itself replaced, so a failing test does
+// not leak it either.
 func Leaks(tokens []string, haystacks map[string]string) []string {
-	var found []string
+	places := make([]string, 0, len(haystacks))
+	for place := range haystacks {
+		places = append(places, place)
+	}
+	sort.Strings(places)
+	needles := make([][]Needle, len(tokens))
 	for i, tok := range tokens {
-		forms := map[string]string{"plain": tok, "base64": base64.StdEncoding.EncodeToString([]byte(tok))}
-		for place, text := range haystacks {
-			for form, needle := range forms {
-				if needle != "" && strings.Contains(text, needle) {
-					found = append(found, fmt.Sprintf("token #%d (%s) in %s", i, form, place))
+		if tok != "" {
+			needles[i] = Needles(tok)
+		}
+	}
+	var found []string
+	for i := range tokens {
+		for _, place := range places {
+			text := haystacks[place]
+			for _, n := range needles[i] {
+				at := strings.Index(text, n.Text)
+				if at < 0 {
+					continue
 				}
+				lo, hi := max(0, at-120), min(len(text), at+len(n.Text)+60)
+				found = append(found, fmt.Sprintf("token #%d (%s) in %s at byte %d: %q", i, n.Form, place, at, redact(text[lo:hi], needles)))
+				break // one report per token and place
 			}
 		}
 	}
 	return found
+}
+
+// redact replaces every form of every token in text by its number.
+func redact(text string, needles [][]Needle) string {
+	for i, forms := range needles {
+		for _, n := range forms {
+			text = strings.ReplaceAll(text, n.Text, fmt.Sprintf("<token #%d>", i))
+		}
+	}
+	return text
+}
+
+// Needle is one form of a token that must not appear.
+type Needle struct {
+	Form string // plain, hex, base64, base64url (with the byte alignment)
+	Text string
+}
+
+// Needles are the forms of a token a leak scan looks for: the token, its
+// hex encoding, and its base64 encoding (standard and URL alphabets) at
+// each of the three byte alignments it can have inside a larger base64
+// blob (a Secret's data, a body encoded in a log): for each alignment,
+// the characters made of the token's bits only.
+func Needles(tok string) []Needle {
+	out := []Needle{{"plain", tok}, {"hex", hex.EncodeToString([]byte(tok))}}
+	for pad := 0; pad < 3; pad++ {
+		for _, enc := range []struct {
+			name string
+			*base64.Encoding
+		}{{"base64", base64.StdEncoding}, {"base64url", base64.URLEncoding}} {
+			s := enc.EncodeToString(append(make([]byte, pad), tok...))
+			from := (pad*8 + 5) / 6        // first character made of token bits only
+			to := (pad + len(tok)) * 8 / 6 // last character made of token bits only
+			out = append(out, Needle{fmt.Sprintf("%s, offset %d", enc.name, pad), s[from:to]})
+		}
+	}
+	return out
 }
 
 // Perms are ApiKey permissions from strings.

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +29,7 @@ import (
 
 	accessv1 "github.com/apikey-operator/apikey-operator/api/access/v1alpha1"
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
 
@@ -40,37 +39,6 @@ func mint() string {
 	t, err := token.Mint("")
 	Expect(err).NotTo(HaveOccurred())
 	return t
-}
-
-// needles are the forms of a token a scan looks for: the token, and its
-// base64 encoding at each of the three byte alignments it can have inside
-// a larger base64 blob (a Secret's data, a body encoded in a log).
-func needles(tok string) []string {
-	out := []string{tok}
-	for pad := 0; pad < 3; pad++ {
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
-			s := enc.EncodeToString(append(make([]byte, pad), tok...))
-			from := (pad*8 + 5) / 6        // first character made of token bits only
-			to := (pad + len(tok)) * 8 / 6 // last character made of token bits only
-			out = append(out, s[from:to])
-		}
-	}
-	return out
-}
-
-// hits returns where in text any form of any token occurs.
-func hits(where, text string, tokens []string) []string {
-	var out []string
-	for _, t := range tokens {
-		for _, n := range needles(t) {
-			if i := strings.Index(text, n); i >= 0 {
-				lo, hi := max(0, i-200), min(len(text), i+len(n)+100)
-				out = append(out, fmt.Sprintf("%s: token %s... as %q in: %s", where, t[:8], n[:8], text[lo:hi]))
-				break
-			}
-		}
-	}
-	return out
 }
 
 var _ = Describe("Leak scan", Ordered, func() {
@@ -223,7 +191,7 @@ spec:
 	It("finds no token in the operator's logs", func() {
 		text := logs.String()
 		Expect(len(text)).To(BeNumerically(">", 10000), "the logs are verbose; an empty buffer would prove nothing")
-		Expect(hits("log", text, tokens)).To(BeEmpty())
+		Expect(testkit.Leaks(tokens, map[string]string{"log": text})).To(BeEmpty())
 	})
 
 	It("finds no token in the operator's metrics", func() {
@@ -234,7 +202,7 @@ spec:
 			_, err := expfmt.MetricFamilyToText(&buf, f)
 			Expect(err).NotTo(HaveOccurred())
 		}
-		Expect(hits("metrics", buf.String(), tokens)).To(BeEmpty())
+		Expect(testkit.Leaks(tokens, map[string]string{"metrics": buf.String()})).To(BeEmpty())
 	})
 
 	It("finds no token in any object but a Secret's data: annotations, managedFields, status, events", func() {
@@ -264,7 +232,7 @@ spec:
 					}
 					raw, err := json.Marshal(it.Object)
 					Expect(err).NotTo(HaveOccurred())
-					found = append(found, hits(res.Name+" "+it.GetNamespace()+"/"+it.GetName(), string(raw), tokens)...)
+					found = append(found, testkit.Leaks(tokens, map[string]string{res.Name+" "+it.GetNamespace()+"/"+it.GetName(): string(raw)})...)
 					scanned++
 				}
 			}
@@ -299,13 +267,13 @@ spec:
 				if (ev.ObjectRef.Resource == "secrets" && ev.ObjectRef.APIGroup == "") ||
 					(ev.ObjectRef.Resource == "apikeyreviews" && ev.ObjectRef.APIGroup == accessv1.GroupVersion.Group) {
 					exempt++
-					if len(hits("audit", line, tokens)) > 0 {
+					if len(testkit.Leaks(tokens, map[string]string{"audit": line})) > 0 {
 						exemptWithToken++
 					}
 					continue
 				}
 			}
-			found = append(found, hits("audit", line, tokens)...)
+			found = append(found, testkit.Leaks(tokens, map[string]string{"audit": line})...)
 		}
 		Expect(sc.Err()).NotTo(HaveOccurred())
 		Expect(events).To(BeNumerically(">", 100))
@@ -327,7 +295,7 @@ spec:
 			if strings.Contains(line, `"keys.apikey-operator.io/operation"`) {
 				writes++
 			}
-			found = append(found, hits("operator audit", line, tokens)...)
+			found = append(found, testkit.Leaks(tokens, map[string]string{"operator audit": line})...)
 		}
 		// No exemption here: the operator drops every body before its
 		// audit backends, so not even a review's key is logged.
