@@ -56,8 +56,10 @@ func TestErrors(t *testing.T) {
 		{"bad hub header", call{method: "GET", path: BasePath, hub: "Hub_A", as: managerA}, 422, codeInvalid, ""},
 		{"long hub header", call{method: "GET", path: BasePath, hub: strings.Repeat("a", 64), as: managerA}, 422, codeInvalid, ""},
 		{"two hub headers", call{method: "GET", path: BasePath, as: managerA, header: http.Header{HubHeader: {hubB}}}, 422, codeInvalid, ""},
-		{"unknown hub", call{method: "GET", path: BasePath, hub: "nosuch", as: managerA}, 404, codeHub, ""},
-		{"unknown hub for a key", call{method: "DELETE", path: one, hub: "nosuch", as: managerA}, 404, codeHub, ""},
+		// A key may not learn which hubs exist: an unknown hub looks like
+		// another hub (as the Kubernetes-backed store answers).
+		{"unknown hub", call{method: "GET", path: BasePath, hub: "nosuch", as: managerA}, 403, codeWrongHub, ""},
+		{"unknown hub for a key", call{method: "DELETE", path: one, hub: "nosuch", as: managerA}, 403, codeWrongHub, ""},
 		// Authorisation.
 		{"key without the capability", call{method: "GET", path: BasePath, as: keyCaller(hubA, "invoices:read")}, 403, codePermissions, ""},
 		{"key without the capability creates", call{method: "POST", path: BasePath, as: keyCaller(hubA, "invoices:read"), body: `{"name":"n","role_id":"` + role + `"}`}, 403, codePermissions, ""},
