@@ -23,8 +23,8 @@ import (
 // whether they hold.
 
 var (
-	k8s     client.Client
-	env     *devenv.Env
+	k8s client.Client
+	env *devenv.Env
 )
 
 func TestValidation(t *testing.T) {

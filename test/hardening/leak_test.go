@@ -232,7 +232,7 @@ spec:
 					}
 					raw, err := json.Marshal(it.Object)
 					Expect(err).NotTo(HaveOccurred())
-					found = append(found, testkit.Leaks(tokens, map[string]string{res.Name+" "+it.GetNamespace()+"/"+it.GetName(): string(raw)})...)
+					found = append(found, testkit.Leaks(tokens, map[string]string{res.Name + " " + it.GetNamespace() + "/" + it.GetName(): string(raw)})...)
 					scanned++
 				}
 			}
