@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,10 +59,84 @@ func keyOrder(a, b *keysv1.ApiKey) int {
 	return cmp.Compare(a.Name, b.Name)
 }
 
-// keyIndex keeps each namespace's ApiKeys in keyOrder, maintained from the
-// informer's events, so that a list pages from it without copying,
-// building views of or sorting every key of the namespace per request.
-// It holds the cache's own objects: never modify them.
+// order is one order the index keeps a namespace's keys in: the default
+// (keyOrder) when field is "", else one of the Sort fields, then ID
+// ascending, as ListOptions.Sort says.
+type order struct {
+	field string
+	desc  bool
+}
+
+// indexedOrder tells which kept order serves o, if any: the default when
+// o has no Less, the Sort field when it names one the index keeps.
+func indexedOrder(o ListOptions) (order, bool) {
+	if o.Less == nil {
+		return order{}, true
+	}
+	if o.Sort == nil {
+		return order{}, false
+	}
+	switch o.Sort.Field {
+	case SortByName, SortByCreated, SortByID:
+		return order{field: o.Sort.Field, desc: o.Sort.Desc}, true
+	}
+	return order{}, false
+}
+
+func (o order) compare(a, b *keysv1.ApiKey) int {
+	var c int
+	switch o.field {
+	case "":
+		return keyOrder(a, b)
+	case SortByName:
+		c = cmp.Compare(a.DisplayName(), b.DisplayName())
+	case SortByCreated:
+		c = a.CreationTimestamp.Compare(b.CreationTimestamp.Time)
+	}
+	if o.desc {
+		c = -c
+	}
+	if c != 0 {
+		return c
+	}
+	c = compareIDs(a.UID, b.UID)
+	if o.field == SortByID && o.desc {
+		return -c
+	}
+	return c
+}
+
+// compareIDs compares IDOf(a) with IDOf(b) without building either.
+func compareIDs(a, b types.UID) int {
+	i, j, n := 0, 0, 0
+	for ; n < 24; n++ {
+		for i < len(a) && a[i] == '-' {
+			i++
+		}
+		for j < len(b) && b[j] == '-' {
+			j++
+		}
+		switch {
+		case i == len(a) && j == len(b):
+			return 0
+		case i == len(a):
+			return -1
+		case j == len(b):
+			return 1
+		case a[i] != b[j]:
+			return cmp.Compare(a[i], b[j])
+		}
+		i++
+		j++
+	}
+	return 0
+}
+
+// keyIndex keeps each namespace's ApiKeys in the orders lists ask for,
+// maintained from the informer's events, so that a list pages from it
+// without copying, building views of or sorting every key of the
+// namespace per request. It holds the cache's own objects: never modify
+// them.
 type keyIndex struct {
 	mu   sync.Mutex
 	byNS map[string]*nsKeys
@@ -71,42 +146,43 @@ type keyIndex struct {
 
 type nsKeys struct {
 	objs map[string]*keysv1.ApiKey // by object name
-	// sorted holds objs in keyOrder; nil until a list asks for it, then
-	// kept in order by every event.
-	sorted []*keysv1.ApiKey
+	// sorted holds objs in each order a list has asked for (at most the
+	// default and two per Sort field: 7), built on first use and kept in
+	// order by every event: 8 bytes per key and order.
+	sorted map[order][]*keysv1.ApiKey
 }
 
 func newKeyIndex() *keyIndex { return &keyIndex{byNS: map[string]*nsKeys{}} }
-
-// search finds key's place in n.sorted by keyOrder.
-func (n *nsKeys) search(key *keysv1.ApiKey) (int, bool) {
-	return slices.BinarySearchFunc(n.sorted, key, keyOrder)
-}
 
 func (x *keyIndex) set(key *keysv1.ApiKey) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	n := x.byNS[key.Namespace]
 	if n == nil {
-		n = &nsKeys{objs: map[string]*keysv1.ApiKey{}}
+		n = &nsKeys{objs: map[string]*keysv1.ApiKey{}, sorted: map[order][]*keysv1.ApiKey{}}
 		x.byNS[key.Namespace] = n
 	}
 	old := n.objs[key.Name]
 	n.objs[key.Name] = key
-	if n.sorted == nil {
-		return
+	for o, keys := range n.sorted {
+		n.sorted[o] = place(keys, o, old, key)
 	}
+}
+
+// place puts key into keys (in order o) in the place of old, which may be
+// nil.
+func place(keys []*keysv1.ApiKey, o order, old, key *keysv1.ApiKey) []*keysv1.ApiKey {
 	if old != nil {
-		if i, ok := n.search(old); ok {
-			if old.DisplayName() == key.DisplayName() {
-				n.sorted[i] = key // same place: most updates (status)
-				return
+		if i, ok := slices.BinarySearchFunc(keys, old, o.compare); ok {
+			if o.compare(old, key) == 0 {
+				keys[i] = key // same place: most updates (status)
+				return keys
 			}
-			n.sorted = slices.Delete(n.sorted, i, i+1)
+			keys = slices.Delete(keys, i, i+1)
 		}
 	}
-	i, _ := n.search(key)
-	n.sorted = slices.Insert(n.sorted, i, key)
+	i, _ := slices.BinarySearchFunc(keys, key, o.compare)
+	return slices.Insert(keys, i, key)
 }
 
 func (x *keyIndex) delete(namespace, name string) {
@@ -125,31 +201,63 @@ func (x *keyIndex) delete(namespace, name string) {
 		delete(x.byNS, namespace)
 		return
 	}
-	if n.sorted != nil {
-		if i, ok := n.search(old); ok {
-			n.sorted = slices.Delete(n.sorted, i, i+1)
+	for o, keys := range n.sorted {
+		if i, ok := slices.BinarySearchFunc(keys, old, o.compare); ok {
+			n.sorted[o] = slices.Delete(keys, i, i+1)
 		}
 	}
 }
 
-// page returns the namespace's keys from offset, at most limit of them
-// (0: all), in keyOrder, and how many keys the namespace has. Only the
-// page's pointers are copied.
-func (x *keyIndex) page(namespace string, offset, limit int) ([]*keysv1.ApiKey, int) {
+// ordered returns the namespace's keys in order o, building that order on
+// first use. The caller holds x.mu.
+func (n *nsKeys) ordered(o order) []*keysv1.ApiKey {
+	keys, ok := n.sorted[o]
+	if !ok {
+		keys = make([]*keysv1.ApiKey, 0, len(n.objs))
+		for _, k := range n.objs {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, o.compare)
+		n.sorted[o] = keys
+	}
+	return keys
+}
+
+// page returns the namespace's keys in order o from offset, at most limit
+// of them (0: all), and how many keys the namespace has. Only the page's
+// pointers are copied.
+func (x *keyIndex) page(namespace string, o order, offset, limit int) ([]*keysv1.ApiKey, int) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	n := x.byNS[namespace]
 	if n == nil {
 		return nil, 0
 	}
-	if n.sorted == nil {
-		n.sorted = make([]*keysv1.ApiKey, 0, len(n.objs))
-		for _, k := range n.objs {
-			n.sorted = append(n.sorted, k)
-		}
-		slices.SortFunc(n.sorted, keyOrder)
+	keys := n.ordered(o)
+	return slices.Clone(Page(keys, offset, limit)), len(keys)
+}
+
+// matching returns the namespace's keys in order o that keep (nil: all)
+// returns true for. keep runs under the index's lock: it must be cheap
+// and must not call back into the index.
+func (x *keyIndex) matching(namespace string, o order, keep func(*keysv1.ApiKey) bool) []*keysv1.ApiKey {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n := x.byNS[namespace]
+	if n == nil {
+		return nil
 	}
-	return slices.Clone(Page(n.sorted, offset, limit)), len(n.sorted)
+	keys := n.ordered(o)
+	if keep == nil {
+		return slices.Clone(keys)
+	}
+	var out []*keysv1.ApiKey
+	for _, k := range keys {
+		if keep(k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // eventHandler keeps the index in step with an ApiKey informer.

@@ -85,40 +85,36 @@ func (s *Kube) Get(ctx context.Context, sc access.Scopes, ns string, ref Ref) (*
 	return s.view(ctx, key), nil
 }
 
-// List pages the namespace's keys. In the default order (display name)
-// without a filter it takes only the page from the store's ordered index
-// and builds views for those keys alone: a page of 20 out of 10,000 costs
-// 20 views, not 10,000. A filter builds a view per key to test it but
-// keeps only the page's; another order builds and sorts them all.
+// List pages the namespace's keys. The store's index keeps each
+// namespace's keys in the default order (display name) and in each Sort
+// order asked for, updated from the informer's events. Unfiltered, a list
+// takes only the page from the kept order and builds views for those keys
+// alone: a page of 20 out of 10,000 costs 20 views, not 10,000, whatever
+// the order. A filter first skips the keys NameContains and Name rule
+// out, on the cached objects, then builds views of the rest to test them
+// and keeps only the page's. An order the index does not keep (a Less
+// without a Sort it knows) builds and sorts the views per request.
 func (s *Kube) List(ctx context.Context, sc access.Scopes, ns string, o ListOptions) ([]*Key, int, error) {
 	if err := s.authorize(ctx, sc, ns, access.List); err != nil {
 		return nil, 0, err
 	}
 	roles := s.roleIDs(ctx, ns)
 	x := s.listIndex(ctx)
-	if x != nil && o.Match == nil && o.Less == nil {
-		keys, n := x.page(ns, o.Offset, o.Limit)
-		var views []*Key
+	ord, kept := indexedOrder(o)
+	narrow := o.narrows()
+	if x != nil && kept && o.Match == nil && narrow == nil {
+		keys, n := x.page(ns, ord, o.Offset, o.Limit)
+		views := make([]*Key, 0, len(keys))
 		for _, k := range keys {
 			views = append(views, viewOf(k, roles))
 		}
 		return views, n, nil
 	}
-	var keys []*keysv1.ApiKey
-	if x != nil {
-		keys, _ = x.page(ns, 0, 0)
-	} else {
-		list := &keysv1.ApiKeyList{}
-		if err := s.Cache.List(ctx, list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
-			return nil, 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
-		}
-		keys = make([]*keysv1.ApiKey, len(list.Items))
-		for i := range list.Items {
-			keys[i] = &list.Items[i]
-		}
-		slices.SortFunc(keys, keyOrder)
+	keys, err := s.candidates(ctx, x, ns, ord, narrow)
+	if err != nil {
+		return nil, 0, err
 	}
-	if o.Less == nil {
+	if o.Less == nil || (x != nil && kept) {
 		// Already in order: keep only the page's views.
 		var views []*Key
 		n := 0
@@ -142,6 +138,31 @@ func (s *Kube) List(ctx context.Context, sc access.Scopes, ns string, o ListOpti
 	}
 	sort.SliceStable(views, func(i, j int) bool { return o.Less(views[i], views[j]) })
 	return Page(views, o.Offset, o.Limit), len(views), nil
+}
+
+// candidates are the namespace's keys that narrow (nil: any) keeps: from
+// the index in order ord when there is one, else from a cache read in the
+// default order.
+func (s *Kube) candidates(ctx context.Context, x *keyIndex, ns string, ord order, narrow func(string) bool) ([]*keysv1.ApiKey, error) {
+	var keep func(*keysv1.ApiKey) bool
+	if narrow != nil {
+		keep = func(k *keysv1.ApiKey) bool { return narrow(k.DisplayName()) }
+	}
+	if x != nil {
+		return x.matching(ns, ord, keep), nil
+	}
+	list := &keysv1.ApiKeyList{}
+	if err := s.Cache.List(ctx, list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	keys := make([]*keysv1.ApiKey, 0, len(list.Items))
+	for i := range list.Items {
+		if keep == nil || keep(&list.Items[i]) {
+			keys = append(keys, &list.Items[i])
+		}
+	}
+	slices.SortFunc(keys, keyOrder)
+	return keys, nil
 }
 
 func (s *Kube) GetRole(ctx context.Context, sc access.Scopes, ns string, ref Ref) (*Role, error) {

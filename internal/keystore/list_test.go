@@ -52,16 +52,39 @@ func (f *fakeInformer) AddEventHandler(h toolscache.ResourceEventHandler) (tools
 	return syncedRegistration{}, nil
 }
 
+// listStores are two stores over the same keys in a fake cache, one
+// without the list index, one with it, and a caller with every
+// permission in namespace ns.
+func listStores(ns string, keys []client.Object) (plain, indexed *Kube, ctx context.Context, sc access.Scopes) {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = keysv1.AddToScheme(s)
+	objs := append([]client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}}, keys...)
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).Build()
+	plain = &Kube{Cache: c, Client: c, Authorizer: &access.Authorizer{}}
+	indexed = &Kube{Cache: c, Client: c, Authorizer: &access.Authorizer{}, Informers: &fakeInformers{objs: keys}}
+	ctx = access.WithCaller(context.Background(), &access.Caller{
+		User: &user.DefaultInfo{Name: "test"},
+		Key:  &access.KeyCaller{Namespace: ns, Permissions: []string{"*"}},
+	})
+	return plain, indexed, ctx, access.Scopes{Read: "keys:read", Write: "keys:write"}
+}
+
+// newest orders keys as the hub's sort=-created does: newest first, then
+// by ID.
+func newest(a, b *Key) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.After(b.CreatedAt)
+	}
+	return a.ID < b.ID
+}
+
 // TestListFromIndexMatchesCacheList lists the same keys through the
 // ordered index and through a plain cache read, with and without filters,
 // orders and pages: both must give the same keys, in the same order, and
 // the same count.
 func TestListFromIndexMatchesCacheList(t *testing.T) {
 	const ns = "tenant"
-	s := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(s)
-	_ = keysv1.AddToScheme(s)
-	objs := []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}}
 	var keys []client.Object
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 57 {
@@ -71,36 +94,57 @@ func TestListFromIndexMatchesCacheList(t *testing.T) {
 		keys = append(keys, k)
 	}
 	keys = append(keys, apiKey("other", "obj-x", "key-00"))
-	objs = append(objs, keys...)
-	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).Build()
-	plain := &Kube{Cache: c, Client: c, Authorizer: &access.Authorizer{}}
-	indexed := &Kube{Cache: c, Client: c, Authorizer: &access.Authorizer{}, Informers: &fakeInformers{objs: keys}}
-	ctx := access.WithCaller(context.Background(), &access.Caller{
-		User: &user.DefaultInfo{Name: "test"},
-		Key:  &access.KeyCaller{Namespace: ns, Permissions: []string{"*"}},
-	})
-	sc := access.Scopes{Read: "keys:read", Write: "keys:write"}
-	newest := func(a, b *Key) bool {
+	plain, indexed, ctx, sc := listStores(ns, keys)
+	oldest := func(a, b *Key) bool {
 		if !a.CreatedAt.Equal(b.CreatedAt) {
-			return a.CreatedAt.After(b.CreatedAt)
+			return a.CreatedAt.Before(b.CreatedAt)
 		}
 		return a.ID < b.ID
 	}
+	byName := func(desc bool) func(a, b *Key) bool {
+		return func(a, b *Key) bool {
+			if a.Name != b.Name {
+				return (a.Name < b.Name) != desc
+			}
+			return a.ID < b.ID
+		}
+	}
+	byID := func(desc bool) func(a, b *Key) bool {
+		return func(a, b *Key) bool { return (a.ID < b.ID) != desc }
+	}
+	search := func(sub string) func(*Key) bool { return func(k *Key) bool { return ContainsFold(k.Name, sub) } }
+	created := func(desc bool) *SortField { return &SortField{Field: SortByCreated, Desc: desc} }
 	for name, o := range map[string]ListOptions{
-		"all":               {},
-		"first page":        {Limit: 20},
-		"third page":        {Offset: 40, Limit: 20},
-		"past the end":      {Offset: 60, Limit: 20},
-		"filter":            {Match: func(k *Key) bool { return strings.HasSuffix(k.Name, "7") }},
-		"filter, page 2":    {Match: func(k *Key) bool { return strings.Contains(k.Name, "1") }, Offset: 5, Limit: 5},
-		"newest first":      {Less: newest, Limit: 10},
-		"newest, filtered":  {Less: newest, Match: func(k *Key) bool { return k.Name > "key-20" }, Offset: 3, Limit: 4},
-		"negative offset":   {Offset: -1, Limit: 5},
-		"filter past end":   {Match: func(*Key) bool { return true }, Offset: 100},
-		"filter, all pages": {Match: func(*Key) bool { return true }},
+		"newest first, kept order":       {Less: newest, Sort: created(true), Limit: 10},
+		"newest first, kept, page 3":     {Less: newest, Sort: created(true), Offset: 20, Limit: 10},
+		"oldest first, kept order":       {Less: oldest, Sort: created(false), Offset: 5, Limit: 10},
+		"name, kept order":               {Less: byName(false), Sort: &SortField{Field: SortByName}},
+		"-name, kept order":              {Less: byName(true), Sort: &SortField{Field: SortByName, Desc: true}, Limit: 15},
+		"id, kept order":                 {Less: byID(false), Sort: &SortField{Field: SortByID}},
+		"-id, kept order":                {Less: byID(true), Sort: &SortField{Field: SortByID, Desc: true}, Offset: 3, Limit: 7},
+		"search, narrowed":               {Match: search("KEY-1"), NameContains: "KEY-1", Limit: 5},
+		"search, narrowed, page 2":       {Match: search("ey-2"), NameContains: "ey-2", Offset: 2, Limit: 3},
+		"search, narrowed, newest, kept": {Match: search("key-3"), NameContains: "key-3", Less: newest, Sort: created(true)},
+		"search, narrowed, unknown sort": {Match: search("key-3"), NameContains: "key-3", Less: newest},
+		"name, narrowed":                 {Match: func(k *Key) bool { return k.Name == "key-17" }, Name: "key-17"},
+		"name, narrowed, no match":       {Match: func(k *Key) bool { return k.Name == "nope" }, Name: "nope"},
+		"all":                            {},
+		"first page":                     {Limit: 20},
+		"third page":                     {Offset: 40, Limit: 20},
+		"past the end":                   {Offset: 60, Limit: 20},
+		"filter":                         {Match: func(k *Key) bool { return strings.HasSuffix(k.Name, "7") }},
+		"filter, page 2":                 {Match: func(k *Key) bool { return strings.Contains(k.Name, "1") }, Offset: 5, Limit: 5},
+		"newest first":                   {Less: newest, Limit: 10},
+		"newest, filtered":               {Less: newest, Match: func(k *Key) bool { return k.Name > "key-20" }, Offset: 3, Limit: 4},
+		"negative offset":                {Offset: -1, Limit: 5},
+		"filter past end":                {Match: func(*Key) bool { return true }, Offset: 100},
+		"filter, all pages":              {Match: func(*Key) bool { return true }},
 	} {
 		t.Run(name, func(t *testing.T) {
-			want, wantN, err := plain.List(ctx, sc, ns, o)
+			// The reference ignores the hints: Less and Match alone decide.
+			ref := o
+			ref.Sort, ref.NameContains, ref.Name = nil, "", ""
+			want, wantN, err := plain.List(ctx, sc, ns, ref)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ package keystore
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -127,8 +128,57 @@ type ListOptions struct {
 	Match func(*Key) bool
 	// Less orders the keys; nil orders by name.
 	Less func(a, b *Key) bool
+	// Sort names Less's order when it is one the store can keep an index
+	// for: the field (SortByName, SortByCreated, SortByID), descending with
+	// Desc, then ID ascending. The Kubernetes-backed store then pages from
+	// that kept order instead of sorting per request; Less must still be
+	// set and give the same order (stores without the index use it).
+	Sort *SortField
+	// NameContains and Name narrow what Match can keep: Match never keeps
+	// a key whose display name does not contain NameContains (ContainsFold)
+	// or, when Name is set, is not Name. A store may skip such keys
+	// without building their views; Match still decides for the rest.
+	NameContains, Name string
 	// Offset and Limit page the ordered list; Limit 0 means all.
 	Offset, Limit int
+}
+
+// SortField is one field a list is ordered by (ListOptions.Sort).
+type SortField struct {
+	Field string
+	Desc  bool
+}
+
+// The fields the Kubernetes-backed store keeps orders for: a key's
+// display name (Key.Name), creation time (Key.CreatedAt) and ID (Key.ID).
+const (
+	SortByName    = "name"
+	SortByCreated = "created"
+	SortByID      = "id"
+)
+
+// ContainsFold tells whether sub is in s, ignoring case (Unicode simple
+// folding, as strings.EqualFold): the one test of a name search, so that
+// a dialect's filter and the store's narrowing (ListOptions.NameContains)
+// agree.
+func ContainsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// narrows returns the test NameContains and Name make, or nil when they
+// narrow nothing.
+func (o ListOptions) narrows() func(displayName string) bool {
+	if o.NameContains == "" && o.Name == "" {
+		return nil
+	}
+	return func(name string) bool {
+		return (o.Name == "" || name == o.Name) && ContainsFold(name, o.NameContains)
+	}
 }
 
 // Limits on what one request may carry. The CRD schema enforces them too;

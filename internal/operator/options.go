@@ -90,6 +90,10 @@ type ControllerOptions struct {
 	LeaderElectionNamespace string
 	MaxConcurrentReconciles int
 	SyncPeriod              time.Duration
+	// EventQPS and EventBurst bound the Normal events the controller
+	// sends (internal/eventbudget); EventQPS < 0: no bound.
+	EventQPS   float64
+	EventBurst int
 }
 
 // ServingOptions are the manager's own endpoints.
@@ -124,6 +128,8 @@ func NewOptions() *Options {
 		Controller: ControllerOptions{
 			MaxConcurrentReconciles: 4,
 			SyncPeriod:              10 * time.Hour,
+			EventQPS:                10,
+			EventBurst:              100,
 		},
 		Webhook: WebhookOptions{
 			Port:             9443,
@@ -189,6 +195,8 @@ func (o *ControllerOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader-election Lease; default: the pod's namespace.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Number of ApiKeys reconciled in parallel.")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", o.SyncPeriod, "How often every key is reconciled again even when nothing changed (a safety net; a converged key costs no write).")
+	fs.Float64Var(&o.EventQPS, "event-qps", o.EventQPS, "Normal events (Issued, Rotated, Expired, ...) the controller sends per second beyond --event-burst; the rest of a burst is not sent, counted in apikey_events_dropped_total, and stays readable in each key's status (issuedAt, lastRotatedAt, the Ready condition). Warning events are always sent. Negative: send every event (each is one more API write per key; docs/benchmarks.md).")
+	fs.IntVar(&o.EventBurst, "event-burst", o.EventBurst, "Normal events the controller may send at once before --event-qps applies.")
 }
 
 // Complete fills in what follows from other settings: the API server's
@@ -238,10 +246,14 @@ func (o *KeyOptions) validate() error {
 }
 
 func (o *ControllerOptions) validate() error {
+	var errs []error
 	if o.MaxConcurrentReconciles < 1 {
-		return errors.New("--max-concurrent-reconciles must be at least 1")
+		errs = append(errs, errors.New("--max-concurrent-reconciles must be at least 1"))
 	}
-	return nil
+	if o.EventQPS >= 0 && o.EventBurst < 1 {
+		errs = append(errs, fmt.Errorf("--event-burst must be at least 1 while --event-qps is not negative (it is %v); set --event-qps -1 to send every event", o.EventQPS))
+	}
+	return errors.Join(errs...)
 }
 
 // RestConfig loads the kubeconfig the flags name.

@@ -43,7 +43,7 @@ func TestSharedKeyFlagsAreOneField(t *testing.T) {
 func TestValidateReportsEveryBadFlag(t *testing.T) {
 	o, err := parse(AllInOne, "--token-prefix=BAD", "--default-key-lifetime=-1h", "--max-concurrent-reconciles=0",
 		"--max-key-lifetime=-1h", "--webhook-port=0", "--webhook-cert-hosts=127.0.0.1",
-		"--verify-failure-burst=0", "--watch-namespaces=Bad", "--secure-port=-1")
+		"--verify-failure-burst=0", "--watch-namespaces=Bad", "--secure-port=-1", "--event-burst=0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestValidateReportsEveryBadFlag(t *testing.T) {
 		t.Fatal("Validate accepted every bad flag")
 	}
 	for _, flag := range []string{"--token-prefix", "--default-key-lifetime", "--max-concurrent-reconciles",
-		"--max-key-lifetime", "--webhook-port", "--verify-failure-burst", "--watch-namespaces", "--secure-port"} {
+		"--max-key-lifetime", "--webhook-port", "--verify-failure-burst", "--watch-namespaces", "--secure-port", "--event-burst"} {
 		if !strings.Contains(err.Error(), flag) {
 			t.Errorf("the error does not name %s:\n%v", flag, err)
 		}

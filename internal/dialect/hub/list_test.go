@@ -241,3 +241,31 @@ func TestListOptionsDefaults(t *testing.T) {
 		t.Errorf("%+v %v", q, e)
 	}
 }
+
+// A one-field sort and the name filters reach the store as hints it can
+// serve from kept indexes; Less and Match still carry the meaning.
+func TestListOptionsIndexHints(t *testing.T) {
+	for query, want := range map[string]keystore.ListOptions{
+		"sort=-created":                       {Sort: &keystore.SortField{Field: keystore.SortByCreated, Desc: true}},
+		"sort=name":                           {Sort: &keystore.SortField{Field: keystore.SortByName}},
+		"sort=-created,name":                  {},
+		"sort=-created&sort=id":               {},
+		"filter[search]=Key-09":               {NameContains: "Key-09"},
+		"filter[search]=":                     {},
+		"filter[name]=ci&sort=id":             {Name: "ci", Sort: &keystore.SortField{Field: keystore.SortByID}},
+		"filter[state]=live&filter[search]=x": {NameContains: "x"},
+	} {
+		q, e := parseListQuery(query)
+		if e != nil {
+			t.Fatalf("%s: %v", query, e)
+		}
+		got := q.opts
+		if (got.Sort == nil) != (want.Sort == nil) || got.Sort != nil && *got.Sort != *want.Sort ||
+			got.NameContains != want.NameContains || got.Name != want.Name {
+			t.Errorf("%s: Sort %+v, NameContains %q, Name %q; want %+v, %q, %q", query, got.Sort, got.NameContains, got.Name, want.Sort, want.NameContains, want.Name)
+		}
+		if got.Sort != nil && got.Less == nil {
+			t.Errorf("%s: Sort without Less", query)
+		}
+	}
+}
