@@ -108,17 +108,14 @@ func (r *ApiKeyReconciler) reconcile(ctx context.Context, key *keysv1.ApiKey) (c
 	s := &scope{key: key, now: now, stamp: metav1.NewTime(now.Truncate(time.Second))}
 	s.expiry = key.EffectiveExpiry(r.DefaultLifetime)
 	key.Status.ExpiresAt = ptrTime(metav1.NewTime(s.expiry.Truncate(time.Second)))
-	key.Status.SecretName = key.SecretName()
 	key.Status.ObservedGeneration = key.Generation
 
-	secret, err := r.ensureSecret(ctx, s)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if secret != nil {
-		if err := r.rotateIfDue(ctx, s, secret); err != nil {
+	if key.HashOnly() {
+		if err := r.declareHash(ctx, s); err != nil {
 			return ctrl.Result{}, err
 		}
+	} else if err := r.ensureMinted(ctx, s); err != nil {
+		return ctrl.Result{}, err
 	}
 	r.endGraceIfAsked(key)
 	prunePreviousHashes(&key.Status, now)
@@ -131,6 +128,16 @@ func (r *ApiKeyReconciler) reconcile(ctx context.Context, key *keysv1.ApiKey) (c
 		return ctrl.Result{RequeueAfter: notOwnedRetry}, nil
 	}
 	return ctrl.Result{RequeueAfter: requeueAfter(key, s.expiry, now)}, nil
+}
+
+// ensureMinted keeps a minted key's Secret and rotates its token when due.
+func (r *ApiKeyReconciler) ensureMinted(ctx context.Context, s *scope) error {
+	s.key.Status.SecretName = s.key.SecretName()
+	secret, err := r.ensureSecret(ctx, s)
+	if err != nil || secret == nil {
+		return err
+	}
+	return r.rotateIfDue(ctx, s, secret)
 }
 
 // ensureSecret makes sure the key's Secret exists, is owned by the key and
@@ -235,12 +242,8 @@ func (r *ApiKeyReconciler) tokenTaken(ctx context.Context, key *keysv1.ApiKey, s
 	if secret.Annotations[keysv1.TokenInUseAnnotation] == hash {
 		return true, nil
 	}
-	keys := &keysv1.ApiKeyList{}
-	if err := r.List(ctx, keys, client.MatchingFields{tokenHashIndex: hash}); err != nil {
-		return false, fmt.Errorf("list keys by token hash: %w", err)
-	}
-	if !slices.ContainsFunc(keys.Items, func(k keysv1.ApiKey) bool { return k.UID != key.UID }) {
-		return false, nil
+	if taken, err := r.hashTaken(ctx, key, hash); err != nil || !taken {
+		return false, err
 	}
 	before := secret.DeepCopy()
 	metav1.SetMetaDataAnnotation(&secret.ObjectMeta, keysv1.TokenInUseAnnotation, hash)
@@ -250,6 +253,16 @@ func (r *ApiKeyReconciler) tokenTaken(ctx context.Context, key *keysv1.ApiKey, s
 	r.event(key, corev1.EventTypeWarning, keysv1.ReasonTokenInUse, "Adopt",
 		"Refused the token in Secret %s: another ApiKey uses it", secret.Name)
 	return true, nil
+}
+
+// hashTaken tells whether another ApiKey, in any namespace the operator
+// serves, verifies with the token whose hash is given.
+func (r *ApiKeyReconciler) hashTaken(ctx context.Context, key *keysv1.ApiKey, hash string) (bool, error) {
+	keys := &keysv1.ApiKeyList{}
+	if err := r.List(ctx, keys, client.MatchingFields{tokenHashIndex: hash}); err != nil {
+		return false, fmt.Errorf("list keys by token hash: %w", err)
+	}
+	return slices.ContainsFunc(keys.Items, func(k keysv1.ApiKey) bool { return k.UID != key.UID }), nil
 }
 
 // issue mints a token into a new Secret.
@@ -384,6 +397,9 @@ func (r *ApiKeyReconciler) setReady(s *scope) {
 	if cond == nil {
 		cond = &metav1.Condition{Type: keysv1.ConditionReady, Status: metav1.ConditionTrue, Reason: keysv1.ReasonIssued,
 			Message: fmt.Sprintf("The key verifies; its token is in Secret %q under data key %q", key.Status.SecretName, keysv1.SecretKeyField)}
+		if key.HashOnly() {
+			cond.Message = "The key verifies the token whose hash is spec.tokenHash; the operator holds no Secret and no plaintext for it"
+		}
 	}
 	cond.ObservedGeneration = key.Generation
 	meta.SetStatusCondition(&key.Status.Conditions, *cond)

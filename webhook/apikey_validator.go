@@ -40,13 +40,20 @@ type check func(ctx context.Context) (*field.Error, error)
 // runs before creationTimestamp exists, counts from now too.
 func (v *apiKeyValidator) ValidateCreate(ctx context.Context, key *keysv1.ApiKey) (admission.Warnings, error) {
 	now := v.clock.Now()
-	return nil, run(ctx, key,
+	checks := []check{
 		func(context.Context) (*field.Error, error) { return v.notInPast(key, now), nil },
 		func(ctx context.Context) (*field.Error, error) { return v.withinLifetime(ctx, key, now) },
 		func(ctx context.Context) (*field.Error, error) { return v.uniqueName(ctx, key) },
 		func(ctx context.Context) (*field.Error, error) { return v.roleExists(ctx, key) },
-		func(ctx context.Context) (*field.Error, error) { return v.secretFree(ctx, key) },
-	)
+	}
+	if key.HashOnly() {
+		checks = append(checks,
+			func(ctx context.Context) (*field.Error, error) { return v.hashFree(ctx, key) },
+			func(context.Context) (*field.Error, error) { return noRotateAnnotation(nil, key), nil })
+	} else {
+		checks = append(checks, func(ctx context.Context) (*field.Error, error) { return v.secretFree(ctx, key) })
+	}
+	return nil, run(ctx, key, checks...)
 }
 
 // ValidateUpdate checks only what changed: a key that met the rules when
@@ -64,6 +71,12 @@ func (v *apiKeyValidator) ValidateUpdate(ctx context.Context, old, key *keysv1.A
 	}
 	if key.DisplayName() != old.DisplayName() {
 		checks = append(checks, func(ctx context.Context) (*field.Error, error) { return v.uniqueName(ctx, key) })
+	}
+	if key.HashOnly() {
+		if key.Spec.TokenHash != old.Spec.TokenHash {
+			checks = append(checks, func(ctx context.Context) (*field.Error, error) { return v.hashFree(ctx, key) })
+		}
+		checks = append(checks, func(context.Context) (*field.Error, error) { return noRotateAnnotation(old, key), nil })
 	}
 	if err := run(ctx, key, checks...); err != nil {
 		return nil, err

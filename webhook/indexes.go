@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -15,6 +16,8 @@ import (
 const (
 	keyNameIndex = "webhook.keyName"
 	roleIndex    = "webhook.roleRef.name"
+	// tokenHashIndex holds every hash a key declares or verifies with.
+	tokenHashIndex = "webhook.tokenHash"
 )
 
 // AddIndexes registers the cache indexes the webhooks read.
@@ -24,6 +27,9 @@ func AddIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 	}
 	if err := indexer.IndexField(ctx, &keysv1.ApiKey{}, roleIndex, indexRole); err != nil {
 		return fmt.Errorf("index keys by role: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &keysv1.ApiKey{}, tokenHashIndex, indexTokenHash); err != nil {
+		return fmt.Errorf("index keys by token hash: %w", err)
 	}
 	return nil
 }
@@ -37,4 +43,16 @@ func indexRole(o client.Object) []string {
 		return []string{ref.Name}
 	}
 	return nil
+}
+
+// indexTokenHash is spec.tokenHash and every hash in status: a declared
+// hash is taken from the moment its key is stored, before the controller
+// has recorded it.
+func indexTokenHash(o client.Object) []string {
+	key := o.(*keysv1.ApiKey)
+	out := key.TokenHashes()
+	if h := string(key.Spec.TokenHash); h != "" && !slices.Contains(out, h) {
+		out = append(out, h)
+	}
+	return out
 }

@@ -16,6 +16,10 @@ func (k *ApiKey) DisplayName() string {
 	return k.Name
 }
 
+// HashOnly tells whether the key declares its token's hash
+// (spec.tokenHash) instead of having a token minted into a Secret.
+func (k *ApiKey) HashOnly() bool { return k.Spec.TokenHash != "" }
+
 // SecretName is the Secret the key's token belongs in: spec.secretName,
 // or metadata.name.
 func (k *ApiKey) SecretName() string {

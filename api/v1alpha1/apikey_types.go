@@ -34,6 +34,14 @@ type IPOrCIDR string
 // +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9][A-Za-z0-9._:/-]*$')",message="must start with a letter or digit and hold only letters, digits, '.', '_', ':', '/' and '-' (for example billing or https://api.example.com/billing)"
 type Audience string
 
+// TokenHash is the SHA-256 of a token, as `sha256:` followed by 64
+// lower-case hex digits: what `apikey-operator hash` prints for a token
+// read from stdin.
+// +kubebuilder:validation:MinLength=71
+// +kubebuilder:validation:MaxLength=71
+// +kubebuilder:validation:XValidation:rule="self.matches('^sha256:[0-9a-f]{64}$')",message="must be sha256: followed by 64 lower-case hex digits, as printed by 'apikey-operator hash' (for example sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824)"
+type TokenHash string
+
 // RoleReference names an ApiKeyRole in the ApiKey's namespace.
 type RoleReference struct {
 	// name of the ApiKeyRole, in the same namespace as the ApiKey.
@@ -85,6 +93,9 @@ type RateLimitSpec struct {
 }
 
 // ApiKeySpec is the desired state of an API key.
+// +kubebuilder:validation:XValidation:rule="!has(self.tokenHash) || !has(self.secretName)",message="tokenHash and secretName exclude each other: a key with a declared tokenHash has no Secret; drop one of them"
+// +kubebuilder:validation:XValidation:rule="!has(self.tokenHash) || !has(self.rotation) || !has(self.rotation.period)",message="a key with tokenHash rotates when you declare a new tokenHash, not on a schedule: drop rotation.period (keep rotation.gracePeriod for how long the previous hash still verifies)"
+// +kubebuilder:validation:XValidation:rule="has(self.tokenHash) == has(oldSelf.tokenHash)",message="a key cannot switch between a minted token (no tokenHash) and a declared tokenHash; create a new ApiKey for the other kind"
 type ApiKeySpec struct {
 	// name of the key as the REST dialects show and address it: letters,
 	// digits, '-', '_' and '.'. Default: metadata.name. Unique within the
@@ -146,6 +157,17 @@ type ApiKeySpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be a valid Secret name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="secretName is immutable; create a new ApiKey to use another Secret"
 	SecretName string `json:"secretName,omitempty"`
+
+	// tokenHash declares the key's token by its hash instead of having the
+	// operator mint one: the operator then creates no Secret and never
+	// sees the plaintext, which stays wherever the key was made
+	// (`apikey-operator hash` prints the hash of a token read from
+	// stdin). Changing it rotates the key: the previous hash still
+	// verifies for rotation.gracePeriod. A hash belongs to one key across
+	// the cluster. Excludes secretName and rotation.period; a key cannot
+	// gain or lose it after creation.
+	// +optional
+	TokenHash TokenHash `json:"tokenHash,omitempty"`
 
 	// rotation replaces the token on a schedule.
 	// +optional

@@ -109,6 +109,23 @@ var _ = DescribeTable("the API server rejects a bad ApiKey with a message that s
 			k.Spec.Audiences = append(k.Spec.Audiences, keysv1.Audience(fmt.Sprintf("api-%d", i)))
 		}
 	}), `spec.audiences: Too many: 17: must have at most 16 items`),
+	Entry("a token hash in upper case", key("hash-upper", func(k *keysv1.ApiKey) {
+		k.Spec.TokenHash = keysv1.TokenHash("sha256:" + strings.Repeat("A", 64))
+	}), `spec.tokenHash: Invalid value: "sha256:AAAA`),
+	Entry("a token hash without its algorithm", key("hash-bare", func(k *keysv1.ApiKey) {
+		k.Spec.TokenHash = keysv1.TokenHash(strings.Repeat("a", 71))
+	}), `must be sha256: followed by 64 lower-case hex digits, as printed by 'apikey-operator hash'`),
+	Entry("a token hash one digit short", key("hash-short", func(k *keysv1.ApiKey) {
+		k.Spec.TokenHash = keysv1.TokenHash("sha256:" + strings.Repeat("a", 63))
+	}), `spec.tokenHash: Invalid value: "sha256:`),
+	Entry("a token hash with a Secret (both modes at once)", key("hash-secret", func(k *keysv1.ApiKey) {
+		k.Spec.TokenHash = keysv1.TokenHash("sha256:" + strings.Repeat("a", 64))
+		k.Spec.SecretName = "billing"
+	}), `tokenHash and secretName exclude each other: a key with a declared tokenHash has no Secret; drop one of them`),
+	Entry("a token hash with a rotation period", key("hash-period", func(k *keysv1.ApiKey) {
+		k.Spec.TokenHash = keysv1.TokenHash("sha256:" + strings.Repeat("a", 64))
+		k.Spec.Rotation = &keysv1.RotationSpec{Period: duration(time.Hour)}
+	}), `a key with tokenHash rotates when you declare a new tokenHash, not on a schedule`),
 	Entry("a rate limit of zero", key("rate", func(k *keysv1.ApiKey) {
 		k.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: 0}
 	}), `spec.rateLimit.requestsPerSecond: Invalid value: 0: spec.rateLimit.requestsPerSecond in body should be greater than or equal to 1`),
@@ -137,6 +154,29 @@ var _ = Describe("valid manifests", func() {
 		err := k8s.Update(ctx, k)
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring("secretName is immutable; create a new ApiKey to use another Secret"))
+	})
+
+	It("accepts a token hash with a grace period, and a new hash for it, but never a switch between kinds", func() {
+		ctx := context.Background()
+		k := key("hash-only", func(k *keysv1.ApiKey) {
+			k.Spec.TokenHash = keysv1.TokenHash("sha256:" + strings.Repeat("0a", 32))
+			k.Spec.Rotation = &keysv1.RotationSpec{GracePeriod: duration(time.Hour)}
+		})
+		Expect(k8s.Create(ctx, k)).To(Succeed())
+		k.Spec.TokenHash = keysv1.TokenHash("sha256:" + strings.Repeat("0b", 32))
+		Expect(k8s.Update(ctx, k)).To(Succeed())
+
+		k.Spec.TokenHash = ""
+		err := k8s.Update(ctx, k)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("a key cannot switch between a minted token (no tokenHash) and a declared tokenHash; create a new ApiKey for the other kind"))
+
+		minted := key("minted", func(*keysv1.ApiKey) {})
+		Expect(k8s.Create(ctx, minted)).To(Succeed())
+		minted.Spec.TokenHash = keysv1.TokenHash("sha256:" + strings.Repeat("0c", 32))
+		err = k8s.Update(ctx, minted)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("a key cannot switch between a minted token"))
 	})
 
 	It("writes status only through the status subresource", func() {

@@ -54,6 +54,7 @@ ApiKeyRoles and Namespaces, and never reads a Secret.`),
 "apikey-operator apiserver", sharing one cache. Good for a laptop (make run)
 and small clusters; in production run them as separate Deployments so the
 API server scales out without leader election.`),
+		newHashCommand(),
 	)
 	return root
 }

@@ -13,6 +13,7 @@ import (
 
 type createOptions struct {
 	role, description, expiresIn string
+	tokenHash                    string
 	permissions, allowedIPs      []string
 	audiences                    []string
 	wait, showToken              bool
@@ -28,9 +29,14 @@ the Secret NAME (data key api-key) and keeps only the token's hash in status.
 
 With --show-token the command waits until the key is Ready and prints the
 token, and only the token, on standard output: capture it into a secret
-store or a variable, never a log. Every other message goes to standard error.`,
+store or a variable, never a log. Every other message goes to standard error.
+
+With --token-hash the key is hash-only: it verifies the token whose hash is
+given (make both with 'apikey-operator hash --mint FILE'), and the cluster
+holds no Secret and no plaintext for it.`,
 		Example: `  kubectl apikey create billing --role invoice-reader --expires-in 720h --wait
-  kubectl apikey create ci --permission deploy:write --allowed-ip 10.0.0.0/8 --show-token | vault kv put secret/ci api-key=-`,
+  kubectl apikey create ci --permission deploy:write --allowed-ip 10.0.0.0/8 --show-token | vault kv put secret/ci api-key=-
+  kubectl apikey create partner --permission orders:read --token-hash "$(apikey-operator hash < partner.token)" --wait`,
 		Args:              oneKey,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,6 +50,7 @@ store or a variable, never a log. Every other message goes to standard error.`,
 	fs.StringArrayVar(&o.allowedIPs, "allowed-ip", nil, "IP address or CIDR block the key may be used from (v4 or v6); repeat for more. Default: any address.")
 	fs.StringVar(&o.expiresIn, "expires-in", "", "Lifetime from now, such as 720h or 90d. Default: the operator's default lifetime (one year).")
 	fs.StringVar(&o.description, "description", "", "What the key is for and who holds it.")
+	fs.StringVar(&o.tokenHash, "token-hash", "", "Make a hash-only key: the sha256:<hex> hash of a token made elsewhere (apikey-operator hash). No Secret is created.")
 	fs.BoolVar(&o.wait, "wait", false, "Wait until the key is Ready (see --timeout).")
 	fs.BoolVar(&o.showToken, "show-token", false, "Wait until the key is Ready and print its token on standard output (nothing else goes there).")
 	_ = cmd.RegisterFlagCompletionFunc("role", r.completeRoles)
@@ -53,6 +60,12 @@ store or a variable, never a log. Every other message goes to standard error.`,
 func (r *root) create(cmd *cobra.Command, name string, o *createOptions) error {
 	key := &keysv1.ApiKey{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	key.Spec.Description = o.description
+	if o.tokenHash != "" {
+		if o.showToken {
+			return fmt.Errorf("--show-token and --token-hash exclude each other: a hash-only key has no token in the cluster to show")
+		}
+		key.Spec.TokenHash = keysv1.TokenHash(o.tokenHash)
+	}
 	if o.role != "" {
 		key.Spec.RoleRef = &keysv1.RoleReference{Name: o.role}
 	}
@@ -94,8 +107,8 @@ func (r *root) create(cmd *cobra.Command, name string, o *createOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(info, "apikey %s/%s is Ready: prefix %s, Secret %s (data key %s)%s\n",
-		ns, name, key.Status.KeyPrefix, key.IssuedSecretName(), keysv1.SecretKeyField, expiresNote(key))
+	fmt.Fprintf(info, "apikey %s/%s is Ready: prefix %s, Secret %s%s\n",
+		ns, name, orNone(key.Status.KeyPrefix), secretNote(key), expiresNote(key))
 	if !o.showToken {
 		return nil
 	}

@@ -33,6 +33,9 @@ func getKey(ctx context.Context, c client.Client, ns, name string) (*keysv1.ApiK
 
 // readToken reads the key's token from its Secret.
 func readToken(ctx context.Context, c client.Client, k *keysv1.ApiKey) (string, error) {
+	if k.HashOnly() {
+		return "", fmt.Errorf("apikey %s/%s is hash-only (spec.tokenHash): the cluster holds no token for it, only its hash; the token is wherever it was made", k.Namespace, k.Name)
+	}
 	s := &corev1.Secret{}
 	name := k.IssuedSecretName()
 	if err := c.Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: name}, s); err != nil {
@@ -151,4 +154,12 @@ func oneKey(_ *cobra.Command, args []string) error {
 		return errNoName
 	}
 	return nil
+}
+
+// secretNote says where a key's token is, for people.
+func secretNote(k *keysv1.ApiKey) string {
+	if k.HashOnly() {
+		return "none: hash-only key (spec.tokenHash), the cluster holds no token"
+	}
+	return fmt.Sprintf("%s (data key %s)", k.IssuedSecretName(), keysv1.SecretKeyField)
 }

@@ -15,6 +15,7 @@ import (
 
 type rotateOptions struct {
 	wait, endGrace bool
+	tokenHash      string
 }
 
 func (r *root) rotateCommand() *cobra.Command {
@@ -30,12 +31,17 @@ The previous token keeps working for the key's spec.rotation.gracePeriod
 (default 0: it stops at once). With --wait the command waits until the new
 token's hash is in status and reports until when the previous token works.
 
+A hash-only key (spec.tokenHash) has no token the operator could replace:
+give the hash of its new token with --token-hash, and the command sets
+spec.tokenHash (in GitOps, change the manifest instead).
+
 When a token has leaked, --end-grace-period also sets the
 ` + keysv1.EndGracePeriodAnnotation + ` annotation in the same edit: every
 previous token, the one replaced now included, stops working at once.`,
 		Example: `  kubectl apikey rotate billing --wait
   kubectl apikey rotate billing && kubectl rollout restart deploy/billing
-  kubectl apikey rotate billing --end-grace-period --wait    # a leaked token: no grace at all`,
+  kubectl apikey rotate billing --end-grace-period --wait    # a leaked token: no grace at all
+  kubectl apikey rotate partner --token-hash "$(apikey-operator hash < partner-new.token)" --wait`,
 		Args:              oneKey,
 		ValidArgsFunction: r.completeKeys,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -43,6 +49,7 @@ previous token, the one replaced now included, stops working at once.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.wait, "wait", false, "Wait until the new token is issued and report the previous token's grace period (see --timeout).")
+	cmd.Flags().StringVar(&o.tokenHash, "token-hash", "", "For a hash-only key: the sha256:<hex> hash of its new token (apikey-operator hash).")
 	cmd.Flags().BoolVar(&o.endGrace, "end-grace-period", false, "Also end every grace period now: no previous token works any more, the one replaced now included (for a leaked token).")
 	return cmd
 }
@@ -58,29 +65,58 @@ func (r *root) rotate(cmd *cobra.Command, name string, o *rotateOptions) error {
 	}
 	// A new value each time: the operator rotates when the value changes.
 	value := strconv.FormatInt(time.Now().UnixNano(), 10)
-	annotations := map[string]string{keysv1.RotateAnnotation: value}
-	if o.endGrace {
-		annotations[keysv1.EndGracePeriodAnnotation] = value
+	patch, err := rotatePatch(before, o, value)
+	if err != nil {
+		return err
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
 	if err := c.Patch(cmd.Context(), before, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return fmt.Errorf("annotate ApiKey %s/%s: %w", ns, name, err)
+		return fmt.Errorf("rotate ApiKey %s/%s: %w", ns, name, err)
 	}
-	fmt.Fprintf(r.streams.Out, "apikey %s/%s: rotation requested (%s=%s)\n", ns, name, keysv1.RotateAnnotation, value)
+	fmt.Fprintf(r.streams.Out, "apikey %s/%s: rotation requested\n", ns, name)
 	if !o.wait {
 		return nil
 	}
 	oldHash := before.Status.Hash
 	after, err := waitFor(cmd.Context(), c, ns, name, r.timeout, "the rotation", func(k *keysv1.ApiKey) bool {
+		if before.HashOnly() {
+			return k.Status.Hash == o.tokenHash && (!o.endGrace || k.Status.ObservedEndGracePeriodAnnotation == value)
+		}
 		return k.Status.ObservedRotateAnnotation == value && k.Status.Hash != "" && k.Status.Hash != oldHash &&
 			(!o.endGrace || k.Status.ObservedEndGracePeriodAnnotation == value)
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.streams.Out, "apikey %s/%s rotated: new token %s... in Secret %s; %s\n",
-		ns, name, after.Status.KeyPrefix, after.IssuedSecretName(), graceReport(after, oldHash, o.endGrace, time.Now()))
+	where := fmt.Sprintf("new token %s... in Secret %s", after.Status.KeyPrefix, after.IssuedSecretName())
+	if after.HashOnly() {
+		where = "it verifies the token of spec.tokenHash " + after.Status.Hash
+	}
+	fmt.Fprintf(r.streams.Out, "apikey %s/%s rotated: %s; %s\n", ns, name, where, graceReport(after, oldHash, o.endGrace, time.Now()))
 	return nil
+}
+
+// rotatePatch is the edit that rotates a key: the rotate annotation for a
+// minted key, a new spec.tokenHash for a hash-only one.
+func rotatePatch(k *keysv1.ApiKey, o *rotateOptions, value string) ([]byte, error) {
+	annotations := map[string]string{}
+	if o.endGrace {
+		annotations[keysv1.EndGracePeriodAnnotation] = value
+	}
+	body := map[string]any{"metadata": map[string]any{"annotations": annotations}}
+	switch {
+	case k.HashOnly() && o.tokenHash == "":
+		return nil, fmt.Errorf("apikey %s/%s is hash-only: give the hash of its new token with --token-hash (apikey-operator hash --mint FILE makes both)", k.Namespace, k.Name)
+	case k.HashOnly():
+		if o.tokenHash == string(k.Spec.TokenHash) {
+			return nil, fmt.Errorf("--token-hash is the key's current hash: give the hash of a new token")
+		}
+		body["spec"] = map[string]any{"tokenHash": o.tokenHash}
+	case o.tokenHash != "":
+		return nil, fmt.Errorf("--token-hash is for hash-only keys; apikey %s/%s has its token minted into a Secret, rotate it without --token-hash", k.Namespace, k.Name)
+	default:
+		annotations[keysv1.RotateAnnotation] = value
+	}
+	return json.Marshal(body)
 }
 
 // graceReport says until when the rotated-out token still works.

@@ -66,7 +66,7 @@ func describe(out io.Writer, k *keysv1.ApiKey, now time.Time) {
 	field("Last used", "%s", orDefault(when(tm(k.Status.LastUsedAt), now), "never"))
 	field("Usage", "%s", usageSummary(k, now))
 	field("Rotation", "%s", rotationSummary(k, now))
-	field("Secret", "%s (data key %s)", k.IssuedSecretName(), keysv1.SecretKeyField)
+	field("Secret", "%s", secretNote(k))
 	if len(k.Status.Conditions) > 0 {
 		fmt.Fprintln(w, "Conditions:")
 		fmt.Fprintln(w, "  Type\tStatus\tReason\tSince\tMessage")

@@ -180,10 +180,17 @@ func FormatSum(sum [sha256.Size]byte) string {
 func ParseHash(h string) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	if len(h) != len(HashPrefix)+2*sha256.Size || h[:len(HashPrefix)] != HashPrefix {
-		return sum, fmt.Errorf("hash must be %s followed by 64 hex digits", HashPrefix)
+		return sum, fmt.Errorf("hash must be %s followed by 64 lower-case hex digits", HashPrefix)
+	}
+	// Lower case only: hashes are compared as strings too (one token,
+	// one key), so a hash has exactly one spelling.
+	for i := len(HashPrefix); i < len(h); i++ {
+		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return sum, fmt.Errorf("hash must be %s followed by 64 lower-case hex digits", HashPrefix)
+		}
 	}
 	if _, err := hex.Decode(sum[:], []byte(h[len(HashPrefix):])); err != nil {
-		return sum, fmt.Errorf("hash must be %s followed by 64 hex digits", HashPrefix)
+		return sum, fmt.Errorf("hash must be %s followed by 64 lower-case hex digits", HashPrefix)
 	}
 	return sum, nil
 }
