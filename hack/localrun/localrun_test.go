@@ -138,6 +138,16 @@ func checkPrintedExamples(t *testing.T, kubectl func(...string) string) {
 	if got := kubectl("api-resources", "--api-group=access.apikey-operator.io"); !strings.Contains(got, "apikeyreviews") {
 		t.Errorf("kubectl api-resources does not list apikeyreviews:\n%s", got)
 	}
+	// The printed metrics curl: plain HTTP, on loopback only.
+	resp, err = http.Get("http://localhost:8080/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "\napikey_") {
+		t.Errorf("the printed metrics curl: %d %.300s", resp.StatusCode, body)
+	}
 }
 
 func firstLine(s string) string {

@@ -104,6 +104,7 @@ type bench struct {
 	dir      string
 	c        client.Client // unthrottled admin client
 	kube     *http.Client  // admin HTTP client of kube-apiserver (/metrics)
+	scraper  *http.Client  // reads the operator processes' secure metrics
 	kubeHost string
 	log      *os.File // operator processes' output
 	r        results
@@ -151,6 +152,9 @@ func run(c config) error {
 	pool.AppendCertsFromPEM(env.Certs.ServingCAPEM)
 	b.tlsConf = &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 	ctx := context.Background()
+	if b.scraper, err = newScraper(ctx, b.c, "config"); err != nil {
+		return err
+	}
 
 	steps := []struct {
 		name string

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -383,7 +382,7 @@ func (b *bench) controller(ctx context.Context) error {
 }
 
 func (b *bench) heapMiB(ctx context.Context, p *proc) float64 {
-	v, err := scrape(ctx, http.DefaultClient, "http://"+p.metrics+"/metrics", "go_memstats_heap_inuse_bytes")
+	v, err := scrape(ctx, b.scraper, p.metricsURL(), "go_memstats_heap_inuse_bytes")
 	if err != nil {
 		return 0
 	}
@@ -421,10 +420,10 @@ func (b *bench) resync(ctx context.Context) error {
 		return err
 	}
 	defer p.stop()
-	url := "http://" + p.metrics + "/metrics"
+	url := p.metricsURL()
 	var first time.Time
 	for {
-		n, err := scrape(ctx, http.DefaultClient, url, "controller_runtime_reconcile_total", `controller="apikey"`)
+		n, err := scrape(ctx, b.scraper, url, "controller_runtime_reconcile_total", `controller="apikey"`)
 		if err == nil && n > 0 && first.IsZero() {
 			first = time.Now()
 		}
@@ -472,9 +471,9 @@ func (b *bench) freshRSS(ctx context.Context, env []string) (float64, float64, e
 		return 0, 0, err
 	}
 	defer p.stop()
-	url := "http://" + p.metrics + "/metrics"
+	url := p.metricsURL()
 	for {
-		n, err := scrape(ctx, http.DefaultClient, url, "controller_runtime_reconcile_total", `controller="apikey"`)
+		n, err := scrape(ctx, b.scraper, url, "controller_runtime_reconcile_total", `controller="apikey"`)
 		if err == nil && n >= float64(b.keys) {
 			break
 		}
@@ -552,9 +551,9 @@ func (b *bench) startup(ctx context.Context) error {
 
 // waitIndexed polls apikey_keys until the index holds n keys.
 func (b *bench) waitIndexed(ctx context.Context, p *proc, n int) (time.Duration, error) {
-	url := "http://" + p.metrics + "/metrics"
+	url := p.metricsURL()
 	for {
-		v, err := scrape(ctx, http.DefaultClient, url, "apikey_keys")
+		v, err := scrape(ctx, b.scraper, url, "apikey_keys")
 		if err == nil && v >= float64(n) {
 			return time.Since(p.started), nil
 		}

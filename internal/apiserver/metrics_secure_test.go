@@ -15,12 +15,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/apikey-operator/apikey-operator/internal/operator"
+	"github.com/apikey-operator/apikey-operator/internal/token"
 )
 
-// --metrics-secure (issue 11, point 6): the metrics endpoint over HTTPS
-// with controller-runtime's authentication and authorisation filter,
-// checked against the real kube-apiserver's TokenReview and
-// SubjectAccessReview with its static (non-JWT) tokens.
+// --metrics-secure (issue 11, point 6), the default: the metrics endpoint
+// over HTTPS with controller-runtime's authentication and authorisation
+// filter behind internal/metricsauth, checked against the real
+// kube-apiserver's TokenReview and SubjectAccessReview with its static
+// (non-JWT) tokens.
 var _ = Describe("secure metrics", func() {
 	It("answers 401 without a token, 403 without the right, and the metrics with get on /metrics", func() {
 		ctx, stop := context.WithCancel(context.Background())
@@ -34,7 +36,7 @@ var _ = Describe("secure metrics", func() {
 		port := freePort()
 		mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 			Scheme:                 scheme(),
-			Metrics:                operator.MetricsServer(fmt.Sprintf("127.0.0.1:%d", port), true),
+			Metrics:                operator.MetricsServer(fmt.Sprintf("127.0.0.1:%d", port), operator.NewOptions().Serving.MetricsSecure),
 			HealthProbeBindAddress: "0",
 		})
 		Expect(err).NotTo(HaveOccurred())
@@ -62,6 +64,12 @@ var _ = Describe("secure metrics", func() {
 		Eventually(func() int { s, _ := get(openShiftToken); return s }).Should(Equal(200))
 		_, body := get(openShiftToken)
 		Expect(body).To(ContainSubstring("# HELP"))
+		// An API key is no Kubernetes token: refused before any TokenReview
+		// (internal/metricsauth's unit test counts the reviews).
+		key, err := token.Mint(token.DefaultPrefix)
+		Expect(err).NotTo(HaveOccurred())
+		code, _ := get(key)
+		Expect(code).To(Equal(401))
 
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 		if err == nil {

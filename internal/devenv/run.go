@@ -33,6 +33,7 @@ const (
 	SecurePort   = 8443
 	VerifyPort   = 8090
 	ExtAuthzPort = 9191
+	MetricsPort  = 8080
 )
 
 // AdminKey is the key `make run` creates for trying the REST dialects.
@@ -114,7 +115,12 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 }
 
 // operatorArgs run every component in one process, on DESIGN.md's ports,
-// with the certificates the local aggregation trusts.
+// with the certificates the local aggregation trusts. Metrics are plain
+// HTTP on loopback here, the one place they are (--metrics-secure=false):
+// the local kubeconfig's admin holds a client certificate, which the
+// metrics filter does not take, and nothing but this machine reaches
+// 127.0.0.1. A cluster install serves them over HTTPS to authorised
+// scrapers only.
 func operatorArgs(env *Env, kubeconfig string) []string {
 	return []string{
 		"all", "--kubeconfig", kubeconfig,
@@ -123,6 +129,7 @@ func operatorArgs(env *Env, kubeconfig string) []string {
 		"--tls-cert-file", env.Certs.ServingCert, "--tls-private-key-file", env.Certs.ServingKey,
 		"--verify-bind-address", fmt.Sprintf("127.0.0.1:%d", VerifyPort),
 		"--ext-authz-bind-address", fmt.Sprintf("127.0.0.1:%d", ExtAuthzPort),
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", MetricsPort), "--metrics-secure=false",
 	}
 }
 
@@ -220,8 +227,13 @@ Verify a key as a gateway would, and through kube-apiserver:
   curl -s -i "localhost:%[6]d/v1/auth?namespace=%[5]s&permission=invoices:read" -H "Authorization: Bearer $KEY"
   kubectl api-resources --api-group=access.apikey-operator.io
 
+Metrics, plain HTTP on loopback for this local run only (in a cluster they
+are HTTPS behind a token and RBAC; docs/operations.md, "Scraping metrics"):
+
+  curl -s localhost:%[7]d/metrics | grep '^apikey_'
+
 Press Ctrl-C to stop everything.
-`, kubeconfig, binDir, AdminKey, SecurePort, namespace, VerifyPort)
+`, kubeconfig, binDir, AdminKey, SecurePort, namespace, VerifyPort, MetricsPort)
 }
 
 // tail returns the last n lines of a file.

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/yaml"
 )
@@ -33,6 +34,13 @@ type valueSet struct {
 	hpa            bool
 	serviceMonitor bool
 	networkPolicy  bool
+	// plainMetrics: metrics.secure=false.
+	plainMetrics bool
+	// tokenSecret: the ServiceMonitor sends the token of this Secret
+	// (name/key) instead of Prometheus' own.
+	tokenSecret string
+	// readers: subjects bound to the metrics-reader ClusterRole.
+	readers int
 }
 
 var valueSets = []valueSet{
@@ -42,8 +50,8 @@ var valueSets = []valueSet{
 	{name: "cert-manager with a ClusterIssuer", sets: []string{"certificates.provider=cert-manager",
 		"certificates.certManager.issuerRef.kind=ClusterIssuer", "certificates.certManager.issuerRef.name=corporate-ca"},
 		provider: "cert-manager", webhook: true, crds: true, keep: true, pdbs: 2},
-	{name: "watchNamespaces", sets: []string{"watchNamespaces={team-a,team-b}", "certificates.provider=helm"},
-		watch: []string{"team-a", "team-b"}, provider: "helm", webhook: true, crds: true, keep: true, pdbs: 2},
+	{name: "watchNamespaces", sets: []string{"watchNamespaces={team-a,team-b}", "certificates.provider=helm", "metrics.serviceMonitor.enabled=true"},
+		watch: []string{"team-a", "team-b"}, provider: "helm", webhook: true, crds: true, keep: true, pdbs: 2, serviceMonitor: true},
 	{name: "watchNamespaces with operator certificates", sets: []string{"watchNamespaces={team-a}"},
 		watch: []string{"team-a"}, provider: "operator", webhook: true, crds: true, keep: true, pdbs: 2},
 	{name: "HA", sets: []string{
@@ -57,9 +65,14 @@ var valueSets = []valueSet{
 		"apiserver.topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone",
 		"apiserver.topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway",
 		"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus",
+		"metrics.serviceMonitor.bearerTokenSecret.name=prometheus-token", "metrics.serviceMonitor.bearerTokenSecret.key=token",
+		"metrics.reader.subjects[0].kind=ServiceAccount", "metrics.reader.subjects[0].name=prometheus", "metrics.reader.subjects[0].namespace=monitoring",
 		"networkPolicy.enabled=true", "networkPolicy.verifyFrom[0].namespaceSelector.matchLabels.role=gateway",
 		"crds.keep=false",
-	}, provider: "operator", webhook: true, crds: true, keep: false, pdbs: 2, hpa: true, serviceMonitor: true, networkPolicy: true},
+	}, provider: "operator", webhook: true, crds: true, keep: false, pdbs: 2, hpa: true, serviceMonitor: true, networkPolicy: true,
+		tokenSecret: "prometheus-token/token", readers: 1},
+	{name: "plain metrics", sets: []string{"metrics.secure=false", "metrics.serviceMonitor.enabled=true"},
+		provider: "operator", webhook: true, crds: true, keep: true, pdbs: 2, serviceMonitor: true, plainMetrics: true},
 	{name: "minimal", sets: []string{"webhook.enabled=false", "crds.enabled=false", "controller.replicas=1", "apiserver.replicas=1"},
 		provider: "operator", webhook: false, crds: false, pdbs: 0},
 }
@@ -106,6 +119,9 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"certificates.certManager.issuerRef.kind=ClusterIssuer", "missing property 'name'"},
 		{"image.pullPolicy=Sometimes", "/image/pullPolicy"},
 		{"crds.keep=yes", "/crds/keep"},
+		{"metrics.secure=maybe", "/metrics/secure"},
+		{"metrics.serviceMonitor.bearerTokenSecret.name=prometheus-token", "properties 'key' required"},
+		{"metrics.reader.subjects[0].name=prometheus", "missing property 'kind'"},
 		{"apiserver.autoscaling.enabled=true,apiserver.autoscaling.minReplicas=5,apiserver.autoscaling.maxReplicas=3",
 			"apiserver.autoscaling.minReplicas (5) must not exceed apiserver.autoscaling.maxReplicas (3)"},
 		{"controller.replicas=2,controller.podDisruptionBudget.minAvailable=2", "or no node could ever be drained"},
@@ -137,6 +153,7 @@ func TestChartValueSets(t *testing.T) {
 			checkRBAC(t, objs, v)
 			checkCRDs(t, objs, v)
 			checkArgs(t, objs, v)
+			checkMetrics(t, objs, v)
 			counts := map[string]int{}
 			for _, o := range objs {
 				counts[o.GetKind()]++
@@ -543,8 +560,13 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured, v valueSet) {
 		return out
 	}
 	cwController, cwAPIServer := clusterWide(controller), clusterWide(apiserver)
+	// Secure metrics: the controller reviews scrapers' tokens and rights.
+	metricsAuth := sets.New[string]()
+	if !v.plainMetrics {
+		metricsAuth.Insert("* ref ClusterRole/system:auth-delegator")
+	}
 	if len(v.watch) == 0 {
-		want := configGrants(t, "config/rbac/role.yaml", "admissionregistration.k8s.io").Union(webhookConfigs)
+		want := configGrants(t, "config/rbac/role.yaml", "admissionregistration.k8s.io").Union(webhookConfigs).Union(metricsAuth)
 		if diff := cmp.Diff(sets.List(want), sets.List(cwController)); diff != "" {
 			t.Errorf("controller's cluster-wide grants differ from config/rbac/role.yaml (-config +chart):\n%s", diff)
 		}
@@ -555,9 +577,9 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured, v valueSet) {
 		return
 	}
 	// watchNamespaces: nothing cluster-wide but delegated authentication
-	// for the API server and, with operator certificates, the two webhook
-	// configurations by name.
-	if diff := cmp.Diff(sets.List(webhookConfigs), sets.List(cwController)); diff != "" {
+	// (the API server's callers, both components' scrapers) and, with
+	// operator certificates, the two webhook configurations by name.
+	if diff := cmp.Diff(sets.List(webhookConfigs.Union(metricsAuth)), sets.List(cwController)); diff != "" {
 		t.Errorf("controller's cluster-wide grants in watchNamespaces mode (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"* ref ClusterRole/system:auth-delegator"}, sets.List(cwAPIServer)); diff != "" {
@@ -592,6 +614,74 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured, v valueSet) {
 			t.Errorf("a Role in %s grants list on namespaces, which a Role cannot scope", ns)
 		}
 	}
+}
+
+// checkMetrics: both components serve metrics as metrics.secure says, the
+// ServiceMonitor scrapes them the same way (HTTPS with a bearer token,
+// or plain HTTP), and the metrics-reader ClusterRole grants get on
+// /metrics and nothing else.
+func checkMetrics(t *testing.T, objs []*unstructured.Unstructured, v valueSet) {
+	t.Helper()
+	want := fmt.Sprintf("--metrics-secure=%v", !v.plainMetrics)
+	for _, name := range []string{"apikey-operator-controller", "apikey-operator-apiserver"} {
+		if args := deployment(t, objs, name).Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, want) {
+			t.Errorf("%s args %v lack %s", name, args, want)
+		}
+	}
+	reader := convert[rbacv1.ClusterRole](t, find(t, objs, "ClusterRole", "apikey-operator-metrics-reader"))
+	if diff := cmp.Diff([]rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}, reader.Rules); diff != "" {
+		t.Errorf("metrics-reader rules (-want +got):\n%s", diff)
+	}
+	var bound int
+	for _, b := range ofKind(objs, "ClusterRoleBinding") {
+		if crb := convert[rbacv1.ClusterRoleBinding](t, b); crb.RoleRef.Name == reader.Name {
+			bound += len(crb.Subjects)
+		}
+	}
+	if bound != v.readers {
+		t.Errorf("%d subjects bound to metrics-reader, want %d", bound, v.readers)
+	}
+	if !v.serviceMonitor {
+		return
+	}
+	endpoints, _, _ := unstructured.NestedSlice(ofKind(objs, "ServiceMonitor")[0].Object, "spec", "endpoints")
+	if len(endpoints) != 1 {
+		t.Fatalf("ServiceMonitor endpoints %v, want one", endpoints)
+	}
+	ep := endpoints[0].(map[string]any)
+	wantEP := map[string]any{"port": "metrics", "path": "/metrics", "interval": "30s", "scheme": "http"}
+	if !v.plainMetrics {
+		wantEP["scheme"] = "https"
+		wantEP["tlsConfig"] = map[string]any{"insecureSkipVerify": true}
+		if name, key, ok := strings.Cut(v.tokenSecret, "/"); ok {
+			wantEP["authorization"] = map[string]any{"type": "Bearer", "credentials": map[string]any{"name": name, "key": key}}
+		} else {
+			wantEP["bearerTokenFile"] = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+		}
+	}
+	if diff := cmp.Diff(wantEP, ep); diff != "" {
+		t.Errorf("ServiceMonitor endpoint (-want +got):\n%s", diff)
+	}
+	// It selects both components' metrics Services.
+	if diff := cmp.Diff(metricsServices, selected(ofKind(objs, "ServiceMonitor")[0], objs)); diff != "" {
+		t.Errorf("Services the ServiceMonitor selects (-want +got):\n%s", diff)
+	}
+}
+
+// metricsServices are the Services of both components' metrics.
+var metricsServices = []string{"apikey-operator-apiserver", "apikey-operator-controller-metrics"}
+
+// selected names the Services of objs a ServiceMonitor's selector matches.
+func selected(monitor *unstructured.Unstructured, objs []*unstructured.Unstructured) []string {
+	sel, _, _ := unstructured.NestedStringMap(monitor.Object, "spec", "selector", "matchLabels")
+	var out []string
+	for _, svc := range ofKind(objs, "Service") {
+		if labels.SelectorFromSet(sel).Matches(labels.Set(svc.GetLabels())) {
+			out = append(out, svc.GetName())
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func checkCRDs(t *testing.T, objs []*unstructured.Unstructured, v valueSet) {
@@ -667,6 +757,33 @@ func TestKustomizeMatchesChart(t *testing.T) {
 	for _, sa := range []string{"apikey-operator-controller", "apikey-operator-apiserver"} {
 		if diff := cmp.Diff(sets.List(grants(t, chart, sa)), sets.List(grants(t, kust, sa))); diff != "" {
 			t.Errorf("ServiceAccount %s: grants differ (-chart +kustomize):\n%s", sa, diff)
+		}
+	}
+	// config/monitoring's ServiceMonitor scrapes as the chart's does, and
+	// selects both metrics Services of config/default.
+	monitor := ofKind(objects(t, run(t, nil, filepath.Join(binDir(t), "kubectl"), "kustomize", filepath.Join(repoRoot, "config", "monitoring"))), "ServiceMonitor")
+	chartMonitor := ofKind(objects(t, helmTemplate(t, "metrics.serviceMonitor.enabled=true")), "ServiceMonitor")
+	if len(monitor) != 1 || len(chartMonitor) != 1 {
+		t.Fatalf("%d ServiceMonitors in config/monitoring, %d in the chart; want one each", len(monitor), len(chartMonitor))
+	}
+	kEP, _, _ := unstructured.NestedSlice(monitor[0].Object, "spec", "endpoints")
+	cEP, _, _ := unstructured.NestedSlice(chartMonitor[0].Object, "spec", "endpoints")
+	if diff := cmp.Diff(cEP, kEP); diff != "" {
+		t.Errorf("ServiceMonitor endpoints differ (-chart +config/monitoring):\n%s", diff)
+	}
+	if monitor[0].GetNamespace() != releaseNS {
+		t.Errorf("config/monitoring's ServiceMonitor is in %q, want %s", monitor[0].GetNamespace(), releaseNS)
+	}
+	if diff := cmp.Diff(metricsServices, selected(monitor[0], kust)); diff != "" {
+		t.Errorf("Services config/monitoring's ServiceMonitor selects in config/default (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(convert[rbacv1.ClusterRole](t, find(t, chart, "ClusterRole", "apikey-operator-metrics-reader")).Rules,
+		convert[rbacv1.ClusterRole](t, find(t, kust, "ClusterRole", "apikey-operator-metrics-reader")).Rules); diff != "" {
+		t.Errorf("metrics-reader differs (-chart +kustomize):\n%s", diff)
+	}
+	for _, name := range []string{"apikey-operator-controller", "apikey-operator-apiserver"} {
+		if args := deployment(t, kust, name).Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--metrics-secure") {
+			t.Errorf("config/default's %s args %v lack --metrics-secure", name, args)
 		}
 	}
 	if got := len(ofKind(kust, "PodDisruptionBudget")); got != 2 {

@@ -47,6 +47,9 @@ func TestServerDryRun(t *testing.T) {
 	t.Run("kustomize config/default", func(t *testing.T) {
 		check(t, run(t, nil, filepath.Join(binDir(t), "kubectl"), "kustomize", filepath.Join(repoRoot, "config", "default")))
 	})
+	t.Run("kustomize config/monitoring", func(t *testing.T) {
+		check(t, run(t, nil, filepath.Join(binDir(t), "kubectl"), "kustomize", filepath.Join(repoRoot, "config", "monitoring")))
+	})
 	// make deploy: the same, with the image replaced by IMG. A stand-in
 	// kubectl hands `kustomize` to the real one and keeps what `apply`
 	// receives.

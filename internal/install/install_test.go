@@ -51,6 +51,9 @@ type scenario struct {
 	verifyPort int
 	logs       map[string]*syncBuffer
 	tokens     map[string]string
+	// metrics is each started component's metrics address, served as the
+	// chart's flags say (HTTPS behind a token by default).
+	metrics map[string]string
 }
 
 func scheme(t *testing.T) *runtime.Scheme {
@@ -75,7 +78,7 @@ func install(t *testing.T, sets ...string) *scenario {
 	t.Helper()
 	operatorBinary(t) // build before the control plane starts: it is the slow part
 	env := startControlPlane(t)
-	s := &scenario{env: env, securePort: freePort(t), verifyPort: freePort(t), logs: map[string]*syncBuffer{}, tokens: map[string]string{}}
+	s := &scenario{env: env, securePort: freePort(t), verifyPort: freePort(t), logs: map[string]*syncBuffer{}, tokens: map[string]string{}, metrics: map[string]string{}}
 	webhookPort := freePort(t)
 	sets = append([]string{
 		fmt.Sprintf("webhook.port=%d", webhookPort), fmt.Sprintf("webhook.service.port=%d", webhookPort),
@@ -184,9 +187,10 @@ func (s *scenario) start(t *testing.T, name string, local ...string) {
 		}
 	}
 	probe := freePort(t)
+	s.metrics[name] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args = append(args,
 		"--kubeconfig="+s.kubeconfig(t, d.Spec.Template.Spec.ServiceAccountName),
-		"--metrics-bind-address=0",
+		"--metrics-bind-address="+s.metrics[name], // the chart's --metrics-secure stays
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probe))
 	args = append(args, local...)
 	logs := &syncBuffer{}
@@ -347,6 +351,67 @@ func (s *scenario) tenantList(t *testing.T, tenant string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// scrapeMetrics reads both components' metrics as a Prometheus would,
+// with the ServiceAccount token of other/prometheus, which the chart's
+// metrics-reader ClusterRole must already be bound to: 200 for it, 401
+// without a token or with an API key (which never reaches TokenReview),
+// 403 for a token without the right, and no plain HTTP. Each component
+// checks the token with its own ServiceAccount's rights, so a 200 from
+// the controller proves the chart gave it TokenReview and
+// SubjectAccessReview, in either RBAC mode.
+func (s *scenario) scrapeMetrics(t *testing.T, apiKey string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, sa := range []string{"prometheus", "nobody"} {
+		if err := s.admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: sa}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	reader, nobody := s.token(t, "other", "prometheus"), s.token(t, "other", "nobody")
+	// The processes sign their own certificates: the test checks who may
+	// read, as the ServiceMonitor's tlsConfig does.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec
+	get := func(url, tok string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for name, addr := range s.metrics {
+		url := "https://" + addr + "/metrics"
+		eventually(t, 30*time.Second, name+" metrics for the reader", func() error {
+			if code, body := get(url, reader); code != http.StatusOK || !strings.Contains(body, "# HELP") {
+				return fmt.Errorf("%d %.200s", code, body)
+			}
+			return nil
+		})
+		for _, c := range []struct {
+			who, tok string
+			want     int
+		}{{"no token", "", http.StatusUnauthorized}, {"an API key", apiKey, http.StatusUnauthorized}, {"a token without the right", nobody, http.StatusForbidden}} {
+			if code, body := get(url, c.tok); code != c.want {
+				t.Errorf("%s metrics with %s: %d %.200s, want %d", name, c.who, code, body, c.want)
+			}
+		}
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Errorf("%s serves metrics over plain HTTP", name)
+			}
+		}
+	}
+	if len(s.metrics) != 2 {
+		t.Errorf("metrics of %d components scraped, want 2", len(s.metrics))
+	}
+}
+
 // canI asks the API server whether a ServiceAccount may do something.
 func (s *scenario) canI(t *testing.T, sa, verb, resource, ns string) bool {
 	t.Helper()
@@ -399,7 +464,8 @@ func (s *scenario) noForbidden(t *testing.T) {
 // ServiceAccounts' permissions, and shows that they work in the watched
 // namespaces and can read nothing outside them.
 func TestInstallWatchNamespaces(t *testing.T) {
-	s := install(t, "watchNamespaces={team-a,team-b}", "certificates.provider=helm")
+	s := install(t, "watchNamespaces={team-a,team-b}", "certificates.provider=helm",
+		"metrics.reader.subjects[0].kind=ServiceAccount", "metrics.reader.subjects[0].name=prometheus", "metrics.reader.subjects[0].namespace=other")
 	ctx := context.Background()
 
 	// Unrelated Secrets, which no identity of the chart may read.
@@ -427,6 +493,7 @@ func TestInstallWatchNamespaces(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, `"billing"`) {
 		t.Errorf("tenant-admin list of team-a: %d %s", code, body)
 	}
+	s.scrapeMetrics(t, tokA)
 	// A namespace the API server does not serve is an unknown tenant,
 	// although the caller may list ApiKeys there.
 	if code, body := s.tenantList(t, "other"); code != http.StatusNotFound {
@@ -452,8 +519,10 @@ func TestInstallWatchNamespaces(t *testing.T) {
 
 	// Every denial, asked of the authorizer...
 	s.checkPermissions(t, controllerSA, []permission{
-		{"list", "secrets", "team-a", true},          // the label-selected watch needs it (docs/install.md)
-		{"get", "namespaces/team-a", "team-a", true}, // a GET of a Namespace is authorised in that namespace
+		{"list", "secrets", "team-a", true},                        // the label-selected watch needs it (docs/install.md)
+		{"get", "namespaces/team-a", "team-a", true},               // a GET of a Namespace is authorised in that namespace
+		{"create", "tokenreviews.authentication.k8s.io", "", true}, // secure metrics
+		{"create", "subjectaccessreviews.authorization.k8s.io", "", true},
 		{"create", "leases.coordination.k8s.io", releaseNS, true},
 		{"get", "secrets", "other", false},
 		{"list", "secrets", "other", false},
@@ -546,9 +615,19 @@ func TestInstallClusterWide(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, `"reporting"`) {
 		t.Errorf("tenant-admin list: %d %s", code, body)
 	}
+	// The defaults bind no scraper: the cluster's Prometheus is bound to
+	// the chart's metrics-reader ClusterRole, as an admin would do it.
+	if err := s.admin.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "prometheus-metrics"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "apikey-operator-metrics-reader"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "other", Name: "prometheus"}}}); err != nil {
+		t.Fatal(err)
+	}
+	s.scrapeMetrics(t, tok)
 
 	s.checkPermissions(t, controllerSA, []permission{
-		{"list", "secrets", "*", true}, // the label-selected watch (docs/install.md)
+		{"list", "secrets", "*", true},                             // the label-selected watch (docs/install.md)
+		{"create", "tokenreviews.authentication.k8s.io", "", true}, // secure metrics
+		{"create", "subjectaccessreviews.authorization.k8s.io", "", true},
 		{"update", "mutatingwebhookconfigurations.admissionregistration.k8s.io/apikey-operator-mutating-webhook-configuration", "", true},
 		{"update", "mutatingwebhookconfigurations.admissionregistration.k8s.io/someone-elses-webhook", "", false},
 		{"create", "mutatingwebhookconfigurations.admissionregistration.k8s.io", "", false},

@@ -2,6 +2,7 @@ package monitoring_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,9 +14,12 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
@@ -27,7 +31,10 @@ import (
 // Every metric an expression names is one the operator really exports:
 // the test runs the operator (controller, webhook server with a mounted
 // certificate, API server and verify) against a real kube-apiserver, makes
-// it issue and verify a key, and scrapes its metrics endpoint.
+// it issue and verify a key, and scrapes its metrics endpoint as the
+// ServiceMonitor of config/monitoring does: HTTPS (the default
+// --metrics-secure) with the token of a ServiceAccount bound to
+// config/rbac's metrics-reader ClusterRole.
 func TestExpressionsNameExportedMetrics(t *testing.T) {
 	exported := scrapeOperator(t)
 	check := func(e monitoring.Expression) []string {
@@ -86,7 +93,39 @@ func scrapeOperator(t *testing.T) map[string]bool {
 
 	tok := issueKey(ctx, t, env)
 	verify(t, verifyPort, tok)
-	return scrape(t, metricsPort)
+	return scrape(t, metricsPort, readerToken(ctx, t, env))
+}
+
+// readerToken is the token of a ServiceAccount bound to the metrics-reader
+// ClusterRole that config/rbac ships, as Prometheus' would be.
+func readerToken(ctx context.Context, t *testing.T, env *devenv.Env) string {
+	t.Helper()
+	raw, err := os.ReadFile("../../config/rbac/metrics_reader_role.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.UnmarshalStrict(raw, role); err != nil {
+		t.Fatal(err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "prometheus"}}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "prometheus-metrics"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: sa.Namespace, Name: sa.Name}}}
+	c, err := client.New(env.Config, client.Options{Scheme: devenv.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []client.Object{role, sa, binding} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := &authenticationv1.TokenRequest{}
+	if err := c.SubResource("token").Create(ctx, sa, tr); err != nil {
+		t.Fatalf("token of %s/%s: %v", sa.Namespace, sa.Name, err)
+	}
+	return tr.Status.Token
 }
 
 func certDir(t *testing.T, env *devenv.Env) string {
@@ -151,11 +190,19 @@ func verify(t *testing.T, port int, tok string) {
 	}
 }
 
-func scrape(t *testing.T, port int) map[string]bool {
+func scrape(t *testing.T, port int, bearer string) map[string]bool {
 	var body []byte
+	// The operator signs its own metrics certificate; the ServiceMonitor's
+	// tlsConfig skips verification alike, and the token decides.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/metrics", port), nil)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		resp, err := hc.Do(req)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s", resp.Status)
+		}
 		if err == nil {
 			body, err = io.ReadAll(resp.Body)
 			resp.Body.Close()

@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/apikey-operator/apikey-operator/internal/eventbudget"
 	"github.com/apikey-operator/apikey-operator/internal/extauthz"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
+	"github.com/apikey-operator/apikey-operator/internal/metricsauth"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
 	"github.com/apikey-operator/apikey-operator/webhook"
 	"github.com/apikey-operator/apikey-operator/webhook/certs"
@@ -76,15 +76,16 @@ func (o *Options) CacheOptions() cache.Options {
 	}
 }
 
-// MetricsServer is the metrics endpoint: with secure, HTTPS and
-// controller-runtime's authentication and authorisation filter, as
-// kubebuilder's scaffold serves it, so metrics (key names, namespaces,
-// usage) are not open to whatever reaches the pod.
+// MetricsServer is the metrics endpoint: with secure (the default),
+// HTTPS and controller-runtime's authentication and authorisation filter
+// behind internal/metricsauth's guards, as kubebuilder's scaffold serves
+// it, so metrics (key names, namespaces, usage) are not open to whatever
+// reaches the pod.
 func MetricsServer(addr string, secure bool) metricsserver.Options {
 	o := metricsserver.Options{BindAddress: addr}
 	if secure {
 		o.SecureServing = true
-		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+		o.FilterProvider = metricsauth.Filter
 	}
 	return o
 }

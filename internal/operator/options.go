@@ -142,6 +142,7 @@ func NewOptions() *Options {
 		ExtAuthz:  extauthz.NewOptions(),
 		Serving: ServingOptions{
 			MetricsBindAddress:     ":8080",
+			MetricsSecure:          true,
 			HealthProbeBindAddress: ":8081",
 		},
 	}
@@ -170,7 +171,7 @@ func (o *Options) Flags(c Components) cliflag.NamedFlagSets {
 	}
 	fs := fss.FlagSet("metrics and probes")
 	fs.StringVar(&o.Serving.MetricsBindAddress, "metrics-bind-address", o.Serving.MetricsBindAddress, "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
-	fs.BoolVar(&o.Serving.MetricsSecure, "metrics-secure", o.Serving.MetricsSecure, "Serve metrics over HTTPS (a self-signed certificate), answering only callers whose bearer token passes a TokenReview and who may get the non-resource URL /metrics (SubjectAccessReview). The component's ServiceAccount then needs create on tokenreviews and subjectaccessreviews (system:auth-delegator). Off by default for now: the chart and config/default still scrape plain HTTP.")
+	fs.BoolVar(&o.Serving.MetricsSecure, "metrics-secure", o.Serving.MetricsSecure, "Serve metrics over HTTPS (a self-signed certificate), answering only callers whose bearer token passes a TokenReview and who may get the non-resource URL /metrics (SubjectAccessReview; the chart's and config/rbac's metrics-reader ClusterRole grants it). The process's ServiceAccount needs create on tokenreviews and subjectaccessreviews (system:auth-delegator; the chart and config/ bind it). --metrics-secure=false serves plain HTTP to anyone who reaches the port: only for a local run (make run does so on 127.0.0.1).")
 	fs.StringVar(&o.Serving.HealthProbeBindAddress, "health-probe-bind-address", o.Serving.HealthProbeBindAddress, "Address of the /healthz and /readyz probes; \"0\" turns them off.")
 	gofs := goflag.NewFlagSet("zap", goflag.ContinueOnError)
 	o.Log.BindFlags(gofs)

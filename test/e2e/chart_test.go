@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,8 +15,11 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 )
@@ -67,10 +72,29 @@ func chartScenarios() {
 			Expect(slices.Items[0].Endpoints).To(HaveLen(2), "every controller replica serves the webhooks")
 		})
 
-		It("serves metrics and probes on the ports the chart declares", func(ctx SpecContext) {
+		It("serves probes, and metrics over HTTPS to authorised scrapers only, on the ports the chart declares", func(ctx SpecContext) {
+			// A scraper bound to the chart's metrics-reader ClusterRole, as
+			// Prometheus would be, and one without that right.
+			reader := scraperToken(ctx, "prometheus", true)
+			nobody := scraperToken(ctx, "nobody", false)
 			pods, err := cs.CoreV1().Pods(releaseNS).List(ctx, metav1.ListOptions{})
 			Expect(err).NotTo(HaveOccurred())
-			c := http.Client{Timeout: 5 * time.Second}
+			plain := &http.Client{Timeout: 5 * time.Second}
+			// The processes sign their own metrics certificates; the
+			// ServiceMonitor skips verification alike and the token decides.
+			tlsClient := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec
+			get := func(hc *http.Client, url, tok string) (int, string) {
+				GinkgoHelper()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				if tok != "" {
+					req.Header.Set("Authorization", "Bearer "+tok)
+				}
+				resp, err := hc.Do(req)
+				Expect(err).NotTo(HaveOccurred(), url)
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(body)
+			}
 			for _, pod := range pods.Items {
 				ports := map[string]int32{}
 				for _, p := range pod.Spec.Containers[0].Ports {
@@ -78,20 +102,49 @@ func chartScenarios() {
 				}
 				Expect(ports).To(HaveKey("metrics"), pod.Name)
 				Expect(ports).To(HaveKey("probes"), pod.Name)
-				for _, check := range []struct {
-					port, path, want string
-				}{{"metrics", "/metrics", "# HELP"}, {"probes", "/healthz", ""}, {"probes", "/readyz", ""}} {
-					url := fmt.Sprintf("http://%s:%d%s", pod.Status.PodIP, ports[check.port], check.path)
-					resp, err := c.Get(url)
-					Expect(err).NotTo(HaveOccurred(), url)
-					body, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					Expect(resp.StatusCode).To(Equal(http.StatusOK), "%s: %s", url, body)
-					Expect(string(body)).To(ContainSubstring(check.want), url)
+				for _, path := range []string{"/healthz", "/readyz"} {
+					url := fmt.Sprintf("http://%s:%d%s", pod.Status.PodIP, ports["probes"], path)
+					code, body := get(plain, url, "")
+					Expect(code).To(Equal(http.StatusOK), "%s: %s", url, body)
 				}
+				url := fmt.Sprintf("https://%s:%d/metrics", pod.Status.PodIP, ports["metrics"])
+				Eventually(func() int { code, _ := get(tlsClient, url, reader); return code }).WithContext(ctx).
+					WithTimeout(30*time.Second).Should(Equal(http.StatusOK), "%s with the reader's token", url)
+				_, body := get(tlsClient, url, reader)
+				Expect(body).To(ContainSubstring("# HELP"), url)
+				code, body := get(tlsClient, url, "")
+				Expect(code).To(Equal(http.StatusUnauthorized), "%s without a token: %s", url, body)
+				code, body = get(tlsClient, url, nobody)
+				Expect(code).To(Equal(http.StatusForbidden), "%s with a token without the right: %s", url, body)
+				code, _ = get(plain, fmt.Sprintf("http://%s:%d/metrics", pod.Status.PodIP, ports["metrics"]), reader)
+				Expect(code).NotTo(Equal(http.StatusOK), "%s is served over plain HTTP", url)
 			}
+			// Through the controller's metrics Service, as a ServiceMonitor
+			// finds it.
+			url := fmt.Sprintf("https://%s:8080/metrics", serviceIP(ctx, releaseNS, controller+"-metrics"))
+			code, body := get(tlsClient, url, reader)
+			Expect(code).To(Equal(http.StatusOK), "%s: %.200s", url, body)
 		})
 	})
+}
+
+// scraperToken is the token of ServiceAccount e2e-metrics/name, bound to
+// the chart's metrics-reader ClusterRole when reader is true.
+func scraperToken(ctx context.Context, name string, reader bool) string {
+	GinkgoHelper()
+	const ns = "e2e-metrics"
+	ensureNamespace(ctx, ns)
+	Expect(client.IgnoreAlreadyExists(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}))).To(Succeed())
+	if reader {
+		Expect(client.IgnoreAlreadyExists(k8s.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "e2e-" + name},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: release + "-metrics-reader"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}}}))).To(Succeed())
+	}
+	exp := int64(3600)
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	return tr.Status.Token
 }
 
 func podReady(p corev1.Pod) bool {
