@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 )
 
 // Key is what a dialect may show of a key. It holds neither the token nor
@@ -181,16 +183,18 @@ func (o ListOptions) narrows() func(displayName string) bool {
 	}
 }
 
-// Limits on what one request may carry. The CRD schema enforces them too;
+// Limits on what one request may carry, in characters. Those of the
+// ApiKey's fields are the CRD schema's own (api/v1alpha1/apikey_bounds.go);
 // checking here gives a dialect's own error before any write.
 const (
-	MaxNameLen        = 128
-	MaxDescriptionLen = 1024
-	MaxPermissions    = 64
-	MaxPermissionLen  = 128
-	MaxAllowedIPs     = 100
-	MaxAttributes     = 8
-	MaxAttributeLen   = 1024
+	MaxNameLen        = keysv1.KeyNameMaxLength
+	MaxDescriptionLen = keysv1.DescriptionMaxLength
+	MaxPermissions    = keysv1.PermissionsMaxItems
+	MaxPermissionLen  = keysv1.PermissionMaxLength
+	MaxAllowedIPs     = keysv1.AllowedIPsMaxItems
+	// Attributes are annotations, not schema fields: the store's own.
+	MaxAttributes   = 8
+	MaxAttributeLen = 1024
 )
 
 // Errors of the store. Dialects map them to status codes with errors.Is

@@ -4,15 +4,18 @@ import (
 	"net/netip"
 	"regexp"
 	"time"
+	"unicode/utf8"
 
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
 
-// The same rules as the CRD schema (api/v1alpha1), checked before any
-// write so a dialect can answer in its own shape and nothing changes.
+// The same rules as the CRD schema (api/v1alpha1/apikey_bounds.go), checked
+// before any write so a dialect can answer in its own shape and nothing
+// changes. TestStoreAndCRDAgree proves both judge a table of inputs alike.
 var (
-	nameRE       = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
-	permissionRE = regexp.MustCompile(`^([*]|[A-Za-z0-9_-]+)([.:]([*]|[A-Za-z0-9_-]+))*$`)
+	nameRE       = regexp.MustCompile(keysv1.KeyNamePattern)
+	permissionRE = regexp.MustCompile(keysv1.PermissionPattern)
 )
 
 // ValidateNew checks a create request.
@@ -61,7 +64,7 @@ func ValidateName(name string) error {
 	switch {
 	case name == "":
 		return invalid("name", "must not be empty")
-	case len(name) > MaxNameLen:
+	case utf8.RuneCountInString(name) > MaxNameLen:
 		return invalid("name", "must be at most %d characters", MaxNameLen)
 	case !nameRE.MatchString(name):
 		return invalid("name", "may contain only letters, digits, '-', '_' and '.'")
@@ -70,7 +73,7 @@ func ValidateName(name string) error {
 }
 
 func validateCommon(description *string, perms, ips *[]string, attrs map[string]string) error {
-	if description != nil && len(*description) > MaxDescriptionLen {
+	if description != nil && utf8.RuneCountInString(*description) > MaxDescriptionLen {
 		return invalid("description", "must be at most %d characters", MaxDescriptionLen)
 	}
 	if perms != nil {
@@ -102,7 +105,7 @@ func validatePermissions(perms []string) error {
 		return invalid("permissions", "%q is listed twice", truncate(d, 40))
 	}
 	for _, p := range perms {
-		if len(p) == 0 || len(p) > MaxPermissionLen || !permissionRE.MatchString(p) {
+		if p == "" || utf8.RuneCountInString(p) > MaxPermissionLen || !permissionRE.MatchString(p) {
 			return invalid("permissions", "%q is not a permission: segments of letters, digits, '-' or '_' (or a lone '*') joined by ':' or '.', at most %d characters, for example invoices:read or *", truncate(p, 40), MaxPermissionLen)
 		}
 	}
@@ -117,15 +120,29 @@ func validateIPs(ips []string) error {
 		return invalid("ips", "%q is listed twice", truncate(d, 50))
 	}
 	for _, ip := range ips {
-		if _, err := netip.ParseAddr(ip); err == nil {
-			continue
+		if !validIPOrCIDR(ip) {
+			return invalid("ips", "%q is not an IP address or CIDR block (for example 192.0.2.10, 10.0.0.0/8, 2001:db8::/32; no IPv6 zone, and IPv4 written as such, not as ::ffff:192.0.2.10)", truncate(ip, 50))
 		}
-		if _, err := netip.ParsePrefix(ip); err == nil {
-			continue
-		}
-		return invalid("ips", "%q is not an IP address or CIDR block (for example 192.0.2.10, 10.0.0.0/8, 2001:db8::/32)", truncate(ip, 50))
 	}
 	return nil
+}
+
+// validIPOrCIDR is the CRD's rule for IPOrCIDR: isIP(self) ||
+// isCIDR(self), 2 to 49 characters. Kubernetes' CEL parses with net/netip
+// but refuses what netip accepts and a cluster should not store: an IPv6
+// zone (fe80::1%eth0) and an IPv4-mapped IPv6 address or block
+// (::ffff:192.0.2.1).
+func validIPOrCIDR(s string) bool {
+	if n := utf8.RuneCountInString(s); n < keysv1.IPOrCIDRMinLength || n > keysv1.IPOrCIDRMaxLength {
+		return false
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Zone() == "" && !a.Is4In6()
+	}
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return !p.Addr().Is4In6()
+	}
+	return false
 }
 
 // duplicate returns a value the list holds twice: the CRD keeps these
