@@ -351,6 +351,11 @@ func paging(t *testing.T, f Fixture) {
 		{"past the end", keystore.ListOptions{Offset: 9, Limit: 2}, nil, 5},
 		{"a filter counts what matched", keystore.ListOptions{Match: func(k *keystore.Key) bool { return k.Name > "c" }, Limit: 1}, []string{"charlie"}, 3},
 		{"another order", keystore.ListOptions{Less: func(a, b *keystore.Key) bool { return a.Name > b.Name }, Limit: 2}, []string{"echo", "delta"}, 5},
+		{"a kept order, page 2", keystore.ListOptions{Sort: &keystore.SortField{Field: keystore.SortByName, Desc: true},
+			Less: func(a, b *keystore.Key) bool { return a.Name > b.Name }, Offset: 1, Limit: 2}, []string{"delta", "charlie"}, 5},
+		{"a name search narrows, ignoring case", keystore.ListOptions{NameContains: "HA",
+			Match: func(k *keystore.Key) bool { return keystore.ContainsFold(k.Name, "HA") }}, []string{"alpha", "charlie"}, 2},
+		{"one name", keystore.ListOptions{Name: "delta", Match: func(k *keystore.Key) bool { return k.Name == "delta" }}, []string{"delta"}, 1},
 	} {
 		got, total := list(c.o)
 		if !slices.Equal(got, c.want) || total != c.total {
