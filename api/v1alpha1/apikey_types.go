@@ -131,8 +131,10 @@ type ApiKeySpec struct {
 	// verifies only where the gateway names one of them (?audience=,
 	// "audiences" in the verify body or ApiKeyReview), so a key made for
 	// the billing API does not open the reports API; a gateway naming
-	// audiences accepts only keys carrying one. Empty: the key verifies
-	// where the gateway names its namespace and no audience.
+	// audiences accepts only keys carrying one. Empty: the key carries its
+	// role's audiences (spec.audiences of the ApiKeyRole), if any;
+	// without those it verifies where the gateway names its namespace and
+	// no audience.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=16

@@ -17,6 +17,15 @@ type ApiKeyRoleSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
 	Permissions []Permission `json:"permissions,omitempty"`
+
+	// audiences of every key with this role that names none of its own
+	// (spec.audiences of the ApiKey wins when set): such keys verify only
+	// where the gateway names one of them, as spec.audiences of ApiKey
+	// explains. Empty: the role adds no audience.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	Audiences []Audience `json:"audiences,omitempty"`
 }
 
 // ApiKeyRole is a set of permissions that ApiKeys in the same namespace

@@ -146,6 +146,25 @@ var _ = Describe("valid manifests", func() {
 		Expect(*k.Spec.Enabled).To(BeTrue())
 	})
 
+	It("bounds and checks a role's audiences as a key's", func() {
+		ctx := context.Background()
+		role := &keysv1.ApiKeyRole{ObjectMeta: metav1.ObjectMeta{Namespace: "v", Name: "billing-readers"},
+			Spec: keysv1.ApiKeyRoleSpec{Permissions: []keysv1.Permission{"invoices:read"},
+				Audiences: []keysv1.Audience{"billing", "https://api.example.com/billing"}}}
+		Expect(k8s.Create(ctx, role)).To(Succeed())
+		role.Spec.Audiences = []keysv1.Audience{"billing api"}
+		err := k8s.Update(ctx, role)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring(`spec.audiences[0]: Invalid value: "billing api": must start with a letter or digit`))
+		role.Spec.Audiences = nil
+		for i := range 17 {
+			role.Spec.Audiences = append(role.Spec.Audiences, keysv1.Audience(fmt.Sprintf("api-%d", i)))
+		}
+		err = k8s.Update(ctx, role)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring(`spec.audiences: Too many: 17: must have at most 16 items`))
+	})
+
 	It("keeps secretName immutable", func() {
 		ctx := context.Background()
 		k := key("immutable", func(k *keysv1.ApiKey) { k.Spec.SecretName = "first" })

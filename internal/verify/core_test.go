@@ -310,3 +310,55 @@ func FuzzAuthHeaders(f *testing.F) {
 		}
 	})
 }
+
+// A key that names no audiences carries its role's; its own win when it
+// names some; the role's follow its changes (issue 11, audiences on
+// roles).
+func TestRoleAudiences(t *testing.T) {
+	f := newFixture(t)
+	v := f.srv.Verifier()
+	inherits, own := mint(t), mint(t)
+	withRole := func(k *keysv1.ApiKey) { k.Spec.RoleRef = &keysv1.RoleReference{Name: "billing"} }
+	f.ix.SetKey(apiKey("ns", "inherits", inherits, withRole))
+	f.ix.SetKey(apiKey("ns", "own", own, withRole, func(k *keysv1.ApiKey) { k.Spec.Audiences = []keysv1.Audience{"reports"} }))
+	role := func(auds ...keysv1.Audience) {
+		f.ix.SetRole(&keysv1.ApiKeyRole{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "billing"},
+			Spec: keysv1.ApiKeyRoleSpec{Permissions: perms("invoices:read"), Audiences: auds}})
+	}
+	verify := func(tok string, req Request) Code {
+		req.Token = tok
+		return v.Verify(&req).Code
+	}
+	billing := Request{Audiences: []string{"billing"}, Permissions: []string{"invoices:read"}}
+	reports := Request{Audiences: []string{"reports"}}
+	nsOnly := Request{Namespaces: []string{"ns"}}
+
+	role("billing")
+	for _, c := range []struct {
+		name string
+		tok  string
+		req  Request
+		want Code
+	}{
+		{"the role's audience opens its gateway", inherits, billing, Valid},
+		{"another audience's gateway is closed", inherits, reports, WrongAudience},
+		{"a namespace-only gateway is closed to a key with audiences", inherits, nsOnly, WrongAudience},
+		{"the key's own audiences win over the role's", own, billing, WrongAudience},
+		{"the key's own audience opens its gateway", own, reports, Valid},
+	} {
+		if got := verify(c.tok, c.req); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+	role("billing", "reports")
+	if got := verify(inherits, reports); got != Valid {
+		t.Errorf("the role gained reports: %s, want Valid", got)
+	}
+	role()
+	if got := verify(inherits, nsOnly); got != Valid {
+		t.Errorf("the role lost its audiences, a namespace-only gateway: %s, want Valid", got)
+	}
+	if got := verify(inherits, billing); got != WrongAudience {
+		t.Errorf("the role lost its audiences, an audience's gateway: %s, want WrongAudience", got)
+	}
+}

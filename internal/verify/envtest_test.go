@@ -158,6 +158,34 @@ var _ = Describe("the verify index", func() {
 		eventuallyCode(tok, "").Should(Equal("Disabled"))
 	})
 
+	It("gives a key without audiences its role's, following the role (issue 11)", func() {
+		role := &keysv1.ApiKeyRole{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "billing"},
+			Spec: keysv1.ApiKeyRoleSpec{Permissions: Perms("invoices:read"), Audiences: []keysv1.Audience{"billing"}}}
+		Expect(k8s.Create(ctx, role)).To(Succeed())
+		_, tok := issue(ctx, ns, "inherits", func(k *keysv1.ApiKey) { k.Spec.RoleRef = &keysv1.RoleReference{Name: "billing"} })
+		_, own := issue(ctx, ns, "own", func(k *keysv1.ApiKey) {
+			k.Spec.RoleRef = &keysv1.RoleReference{Name: "billing"}
+			k.Spec.Audiences = []keysv1.Audience{"reports"}
+		})
+		in := func(aud string) map[string]any { return map[string]any{"audiences": []string{aud}} }
+		code := func(scope map[string]any, tok string) func() string {
+			return func() string { return verifyIn(scope, tok, "") }
+		}
+		Eventually(code(in("billing"), tok)).WithTimeout(10 * time.Second).Should(Equal("Valid"))
+		Expect(verifyIn(in("reports"), tok, "")).To(Equal("WrongAudience"))
+		Expect(verifyCode(tok, "")).To(Equal("WrongAudience"), "a namespace-only verification of a key with its role's audiences")
+		Eventually(code(in("reports"), own)).WithTimeout(10 * time.Second).Should(Equal("Valid"))
+		Expect(verifyIn(in("billing"), own, "")).To(Equal("WrongAudience"), "the key's own audiences win")
+
+		role.Spec.Audiences = []keysv1.Audience{"reports"}
+		Expect(k8s.Update(ctx, role)).To(Succeed())
+		Eventually(code(in("reports"), tok)).WithTimeout(10 * time.Second).Should(Equal("Valid"))
+		Expect(verifyIn(in("billing"), tok, "")).To(Equal("WrongAudience"))
+		role.Spec.Audiences = nil
+		Expect(k8s.Update(ctx, role)).To(Succeed())
+		eventuallyCode(tok, "", "invoices:read").Should(Equal("Valid"))
+	})
+
 	It("keeps the old token through a rotation's grace period only", func() {
 		k, old := issue(ctx, ns, "rotating", func(k *keysv1.ApiKey) {
 			k.Spec.Rotation = &keysv1.RotationSpec{GracePeriod: &metav1.Duration{Duration: time.Hour}}

@@ -31,7 +31,7 @@ type Index struct {
 	// one claimant is left. One token belongs to one key; the controller
 	// refuses the second key, and this covers the moment before it does.
 	contested  map[Sum][]*record
-	roles      map[types.NamespacedName][]string
+	roles      map[types.NamespacedName]*role
 	keysOfRole map[types.NamespacedName]map[types.NamespacedName]struct{}
 }
 
@@ -66,7 +66,7 @@ func NewIndex() *Index {
 	ix := &Index{
 		records:    map[types.NamespacedName]*record{},
 		contested:  map[Sum][]*record{},
-		roles:      map[types.NamespacedName][]string{},
+		roles:      map[types.NamespacedName]*role{},
 		keysOfRole: map[types.NamespacedName]map[types.NamespacedName]struct{}{},
 	}
 	for i := range ix.shards {
@@ -127,13 +127,10 @@ func (ix *Index) DeleteKey(id types.NamespacedName) {
 // SetRole adds or replaces an ApiKeyRole and rebuilds the keys naming it.
 func (ix *Index) SetRole(r *keysv1.ApiKeyRole) {
 	id := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
-	perms := make([]string, 0, len(r.Spec.Permissions))
-	for _, p := range r.Spec.Permissions {
-		perms = append(perms, string(p))
-	}
+	kept := roleFrom(r)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.roles[id] = perms
+	ix.roles[id] = &kept
 	ix.republishRole(id)
 }
 
@@ -182,12 +179,11 @@ func (ix *Index) unlinkRole(rec *record) {
 // the hashes it no longer has. Readers see either the old or the new Key
 // for each hash, never a mix within one Key.
 func (ix *Index) publish(rec *record, hashes []hashRef) {
-	var rolePerms []string
-	roleFound := false
+	var r *role
 	if rec.spec.role != "" {
-		rolePerms, roleFound = ix.roles[ix.roleOf(rec)]
+		r = ix.roles[ix.roleOf(rec)]
 	}
-	rec.key = build(&rec.spec, rolePerms, roleFound, rec.limit, rec.use)
+	rec.key = build(&rec.spec, r, rec.limit, rec.use)
 	for _, old := range rec.hashes {
 		if !containsSum(hashes, old.sum) {
 			ix.release(old.sum, rec)

@@ -32,7 +32,8 @@ type Key struct {
 	// Permissions are the effective permissions, the role's and the key's,
 	// sorted and without duplicates.
 	Permissions []string
-	// Audiences are spec.audiences: the APIs the key is made for.
+	// Audiences are the APIs the key is made for: spec.audiences, or its
+	// role's when it names none (build).
 	Audiences []string
 	// PermissionsHeader is Permissions joined with ",", built once so the
 	// forward-auth answer allocates nothing for it.
@@ -118,8 +119,35 @@ func allowedOf(entries []keysv1.IPOrCIDR) ([]netip.Prefix, bool) {
 	return p, false
 }
 
-// build makes the Key snapshot of a spec with its role's permissions.
-func build(s *spec, rolePerms []string, roleFound bool, limit *bucket, use *usage) *Key {
+// role is what the index keeps of an ApiKeyRole.
+type role struct {
+	perms, audiences []string
+}
+
+func roleFrom(r *keysv1.ApiKeyRole) role {
+	var out role
+	for _, p := range r.Spec.Permissions {
+		out.perms = append(out.perms, string(p))
+	}
+	for _, a := range r.Spec.Audiences {
+		out.audiences = append(out.audiences, string(a))
+	}
+	return out
+}
+
+// build makes the Key snapshot of a spec with its role (nil: none, or
+// not found). It is the one home of a key's effective values on the
+// verify path: its permissions and its role's, and its own audiences or,
+// when it names none, its role's.
+func build(s *spec, r *role, limit *bucket, use *usage) *Key {
+	var rolePerms []string
+	audiences := s.audiences
+	if r != nil {
+		rolePerms = r.perms
+		if len(audiences) == 0 {
+			audiences = r.audiences
+		}
+	}
 	perms := append(slices.Clone(s.perms), rolePerms...)
 	slices.Sort(perms)
 	perms = slices.Compact(perms)
@@ -129,11 +157,11 @@ func build(s *spec, rolePerms []string, roleFound bool, limit *bucket, use *usag
 		KeyPrefix:         s.keyPrefix,
 		Role:              s.role,
 		Enabled:           s.enabled,
-		RoleMissing:       s.role != "" && !roleFound,
+		RoleMissing:       s.role != "" && r == nil,
 		ExpiresAt:         s.expiresAt,
 		AllowedIPs:        s.allowed,
 		Permissions:       perms,
-		Audiences:         s.audiences,
+		Audiences:         audiences,
 		PermissionsHeader: strings.Join(perms, ","),
 		Usage:             s.usage,
 		LastUsedAt:        s.lastUsedAt,
