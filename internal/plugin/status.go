@@ -35,6 +35,15 @@ The token itself is never shown: use "kubectl apikey token".`,
 	}
 }
 
+// noAudiences says where a key without audiences of its own verifies: it
+// carries its role's, if the role has any (internal/verify/key.go).
+func noAudiences(k *keysv1.ApiKey) string {
+	if k.Spec.RoleRef != nil {
+		return "those of role " + k.Spec.RoleRef.Name + ", if it has any; else any gateway of the namespace"
+	}
+	return "any gateway of the namespace"
+}
+
 // describe prints one key for people, in kubectl describe's style.
 func describe(out io.Writer, k *keysv1.ApiKey, now time.Time) {
 	w := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
@@ -59,7 +68,7 @@ func describe(out io.Writer, k *keysv1.ApiKey, now time.Time) {
 	}
 	field("Role", "%s", role)
 	field("Permissions", "%s", orNone(joinStrings(k.Spec.Permissions)))
-	field("Audiences", "%s", orDefault(joinStrings(k.Spec.Audiences), "any gateway of the namespace"))
+	field("Audiences", "%s", orDefault(joinStrings(k.Spec.Audiences), noAudiences(k)))
 	field("Allowed IPs", "%s", orDefault(joinStrings(k.Spec.AllowedIPs), "any"))
 	field("Issued", "%s", when(tm(k.Status.IssuedAt), now))
 	field("Expires", "%s", when(tm(k.Status.ExpiresAt), now))
