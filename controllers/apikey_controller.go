@@ -391,6 +391,11 @@ func (r *ApiKeyReconciler) setReady(s *scope) {
 		s.notReady(keysv1.ReasonExpired, fmt.Sprintf("The key expired at %s; set a later spec.expiresAt to use it again", s.expiry.UTC().Format(time.RFC3339)))
 	}
 	if !key.IsEnabled() {
+		if leak := currentLeak(key); leak != nil {
+			s.notReady(keysv1.ReasonLeaked, fmt.Sprintf(
+				"The key was disabled because %s reported its token found in public (%s) at %s; rotate the key (or declare a new spec.tokenHash), then set spec.enabled to true",
+				leak.Reporter, orUnknown(leak.URL), leak.ReportedAt.UTC().Format(time.RFC3339)))
+		}
 		s.notReady(keysv1.ReasonDisabled, "The key is disabled; set spec.enabled to true to use it again")
 	}
 	cond := s.ready
@@ -476,4 +481,21 @@ func (r *ApiKeyReconciler) keysOfRole(ctx context.Context, role client.Object) [
 		reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&k)})
 	}
 	return reqs
+}
+
+// currentLeak is the latest leak report of the key's current token.
+func currentLeak(key *keysv1.ApiKey) *keysv1.LeakReport {
+	for i := len(key.Status.Leaks) - 1; i >= 0; i-- {
+		if l := &key.Status.Leaks[i]; l.Hash == key.Status.Hash && l.Hash != "" {
+			return l
+		}
+	}
+	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "place not given"
+	}
+	return s
 }

@@ -251,6 +251,40 @@ func (u *KeyUsage) Last24h(now time.Time) (allowed, refused int64) {
 	return allowed, refused
 }
 
+// LeakReport records that a secret scanner reported one of the key's
+// tokens as found in public (docs/leaks.md). It names the token by hash,
+// never by value.
+type LeakReport struct {
+	// hash of the reported token, sha256:<hex>.
+	// +required
+	// +kubebuilder:validation:MaxLength=71
+	Hash string `json:"hash"`
+
+	// reporter is who reported it, for example github.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	Reporter string `json:"reporter"`
+
+	// url is where the token was found, as the reporter said (may be empty).
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	URL string `json:"url,omitempty"`
+
+	// source is the kind of place it was found (content, commit, issue_comment, npm, ...).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Source string `json:"source,omitempty"`
+
+	// reportedAt is when the report arrived.
+	// +required
+	ReportedAt metav1.Time `json:"reportedAt"`
+
+	// reaction is what the operator did: disable, rotate, endGracePeriod or report.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	Reaction string `json:"reaction"`
+}
+
 // ApiKeyStatus is what the operator observed and did. It never holds the
 // token itself: only its hash and a short, non-secret prefix.
 type ApiKeyStatus struct {
@@ -308,6 +342,14 @@ type ApiKeyStatus struct {
 	// replica and written with lastUsedAt, about once a minute.
 	// +optional
 	Usage *KeyUsage `json:"usage,omitempty"`
+
+	// leaks are the latest reports of the key's tokens found in public,
+	// newest last. While the current token is among them and the key is
+	// disabled, Ready is False with reason Leaked.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	Leaks []LeakReport `json:"leaks,omitempty"`
 
 	// observedRotateAnnotation is the value of the
 	// keys.apikey-operator.io/rotate annotation that was last acted on.

@@ -43,4 +43,10 @@ const (
 	ReasonSecretInvalid = "SecretInvalid"
 	ReasonSecretTaken   = "SecretNotOwned"
 	ReasonTokenInUse    = "TokenInUse"
+	ReasonLeaked        = "Leaked"
 )
+
+// LeakReactionAnnotation on a Namespace chooses what the leak endpoint
+// does to that namespace's keys when a scanner reports one of their
+// tokens: disable (the default of --leak-reaction), rotate or report.
+const LeakReactionAnnotation = "keys.apikey-operator.io/leak-reaction"

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/apikey-operator/apikey-operator/internal/eventbudget"
 	"github.com/apikey-operator/apikey-operator/internal/extauthz"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
+	"github.com/apikey-operator/apikey-operator/internal/leak"
 	"github.com/apikey-operator/apikey-operator/internal/metricsauth"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
 	"github.com/apikey-operator/apikey-operator/webhook"
@@ -117,6 +119,7 @@ func Build(ctx context.Context, cfg *rest.Config, o *Options, c Components) (*Op
 		{c.Verify || c.APIServer, o.addVerify},
 		{c.APIServer, o.addExtAuthz},
 		{c.APIServer, o.addAPIServer},
+		{c.APIServer && o.Leak.Enabled(), o.addLeak},
 	} {
 		if step.on {
 			if err := step.add(ctx, op); err != nil {
@@ -266,6 +269,37 @@ func (o *Options) addAPIServer(ctx context.Context, op *Operator) error {
 	srv, err := apiserver.New(cfg, apiserver.Verification{Verifier: op.Verify.Verifier(), AnyNamespace: o.Verify.AnyNamespace}, store)
 	if err != nil {
 		return err
+	}
+	return op.Add(srv)
+}
+
+// addLeak adds the leak endpoint: reports of tokens found in public,
+// verified against the reporter's published keys, acted on through the
+// keys' own means (docs/leaks.md).
+func (o *Options) addLeak(ctx context.Context, op *Operator) error {
+	if err := leak.IndexFields(ctx, op.GetFieldIndexer()); err != nil {
+		return err
+	}
+	reaction, err := leak.ParseReaction(o.Leak.Reaction)
+	if err != nil {
+		return fmt.Errorf("--leak-reaction: %w", err)
+	}
+	log := ctrl.Log.WithName("leak")
+	reg := o.Hooks.Registerer
+	if reg == nil {
+		reg = ctrlmetrics.Registry
+	}
+	srv, err := leak.NewServer(o.Leak, leak.Deps{
+		Keys: &leak.HTTPKeySet{URL: o.Leak.GitHubKeysURL},
+		Revoker: &leak.Kube{
+			Client: op.GetClient(), Reader: op.GetAPIReader(), Recorder: op.GetEventRecorder("apikey-operator-leak"),
+			Default: reaction, Log: log,
+		},
+		Registerer: reg,
+		Log:        log,
+	})
+	if err != nil {
+		return fmt.Errorf("leak endpoint: %w", err)
 	}
 	return op.Add(srv)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/apikey-operator/apikey-operator/internal/apiserver"
 	"github.com/apikey-operator/apikey-operator/internal/extauthz"
+	"github.com/apikey-operator/apikey-operator/internal/leak"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
 )
@@ -56,6 +57,7 @@ type Options struct {
 	APIServer  *apiserver.Options
 	Verify     *verify.Options
 	ExtAuthz   *extauthz.Options
+	Leak       *leak.Options
 	Serving    ServingOptions
 
 	// Hooks replace parts of the operator in tests; they are not flags,
@@ -140,6 +142,7 @@ func NewOptions() *Options {
 		APIServer: apiserver.NewOptions(),
 		Verify:    verify.NewOptions(),
 		ExtAuthz:  extauthz.NewOptions(),
+		Leak:      leak.NewOptions(),
 		Serving: ServingOptions{
 			MetricsBindAddress:     ":8080",
 			MetricsSecure:          true,
@@ -168,6 +171,7 @@ func (o *Options) Flags(c Components) cliflag.NamedFlagSets {
 	}
 	if c.APIServer {
 		o.ExtAuthz.AddFlags(fss.FlagSet("Envoy ext_authz (gRPC, for Envoy, Envoy Gateway and Istio)"))
+		o.Leak.AddFlags(fss.FlagSet("leak endpoint (secret scanners' reports of tokens found in public)"))
 	}
 	fs := fss.FlagSet("metrics and probes")
 	fs.StringVar(&o.Serving.MetricsBindAddress, "metrics-bind-address", o.Serving.MetricsBindAddress, "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
@@ -227,7 +231,7 @@ func (o *Options) Validate(c Components) error {
 		errs = append(errs, o.Webhook.Validate())
 	}
 	if c.APIServer {
-		errs = append(errs, o.APIServer.Validate(), o.ExtAuthz.Validate())
+		errs = append(errs, o.APIServer.Validate(), o.ExtAuthz.Validate(), o.Leak.Validate())
 	}
 	if c.Verify {
 		errs = append(errs, o.Verify.Validate())
