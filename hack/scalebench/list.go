@@ -19,6 +19,10 @@ import (
 // bigNamespace holds --keys keys in one namespace for the REST list.
 const bigNamespace = "scale-one"
 
+// listFilter is the filtered list case: a search matching 10 keys of
+// 10,000 (key-09990 to key-09999), none of 1,000.
+const listFilter = "filter[search]=key-0999"
+
 // listCase is one measured list request shape.
 type listCase struct {
 	name, hub, query string
@@ -73,7 +77,7 @@ func (b *bench) restList(ctx context.Context) error {
 		{name: fmt.Sprintf("%d keys in one namespace, page 1 of 20", b.keys), hub: bigNamespace},
 		{name: fmt.Sprintf("%d keys in one namespace, page 250 of 20", b.keys), hub: bigNamespace, query: "page[number]=250"},
 		{name: fmt.Sprintf("%d keys in one namespace, sort=-created, page 1", b.keys), hub: bigNamespace, query: "sort=-created"},
-		{name: fmt.Sprintf("%d keys in one namespace, filter[search]=key-0999", b.keys), hub: bigNamespace, query: "filter[search]=key-0999"},
+		{name: fmt.Sprintf("%d keys in one namespace, %s", b.keys, listFilter), hub: bigNamespace, query: listFilter},
 	}
 	for _, c := range cases {
 		tok := bigToken

@@ -1,5 +1,5 @@
-// Command scalebench measures the operator at 10,000 keys against the
-// local control plane (bin/), in one run:
+// Command scalebench measures the operator at --keys keys (10,000 by
+// default) against the local control plane (bin/), in one run:
 //
 //  1. raw limit: the rate at which this kube-apiserver + etcd takes the
 //     writes the controller makes per key (a Secret create and an ApiKey
@@ -14,12 +14,17 @@
 //  5. startup of `apikey-operator apiserver`: process start to the verify
 //     index holding all 10,000 keys (its apikey_keys metric);
 //  6. hub-dialect list over HTTPS with an API key: a page of 20 among
-//     10,000 keys in one namespace and in one tenant of 100.
+//     10,000 keys in one namespace and in one tenant of 100;
+//  7. the bytes etcd holds per key for what the operator adds (Secret,
+//     status, events), read from etcd itself;
+//  8. the verify core's ns/op with as many keys in its index.
 //
 // The controller and the API server run as separate processes of the
-// binary given with --operator. The figures go to docs/benchmarks.md
-// between <!-- scale:begin --> and <!-- scale:end -->. A benchmark: it
-// reports, it does not pass or fail on a number.
+// binary given with --operator. Each run rewrites its row of the growth
+// table in docs/benchmarks.md (<!-- growth:begin --> ... end), and with
+// 10,000 keys the detailed section between <!-- scale:begin --> and
+// <!-- scale:end -->. A benchmark: it reports, it does not pass or fail
+// on a number.
 package main
 
 import (
@@ -56,6 +61,8 @@ type config struct {
 	steady             time.Duration
 	listRequests       int
 	extra              []string
+	goBin              string
+	detail             bool
 	sweep              []int
 	gcVariants         []string
 }
@@ -74,10 +81,25 @@ func main() {
 	flag.DurationVar(&c.steady, "steady", time.Minute, "How long writes are counted with nothing changing.")
 	flag.IntVar(&c.listRequests, "list-requests", 1000, "Requests per REST list case.")
 	extra := flag.String("controller-args", "", "More controller flags, space-separated.")
+	flag.StringVar(&c.goBin, "go", "go", "The go command, to run the verify core's benchmark with --keys keys; \"\" skips it.")
+	detailFlag := flag.String("detail", "auto", "Rewrite the detailed scale section of --out too: true, false, or auto (only with 10000 keys, the size its targets name). The growth table's row for --keys is always rewritten.")
 	variants := flag.String("gc-variants", "GOGC=50,GOMEMLIMIT=100MiB", "Go GC environments, comma-separated, each measured on one more fresh controller process (RSS, resync time); \"\" for none.")
 	sweep := flag.String("raw-sweep", "1,8,16", "More worker counts to measure the raw limit with (half --raw-keys each); \"\" for none.")
 	flag.Parse()
 	c.extra = strings.Fields(*extra)
+	switch *detailFlag {
+	case "auto":
+		c.detail = c.keys == 10000
+	case "true", "false":
+		c.detail = *detailFlag == "true"
+	default:
+		fmt.Fprintln(os.Stderr, "scalebench: --detail: true, false or auto")
+		os.Exit(2)
+	}
+	if c.keys < 1 || c.namespaces < 1 || c.keys%c.namespaces != 0 {
+		fmt.Fprintf(os.Stderr, "scalebench: --keys (%d) must be a positive multiple of --namespaces (%d)\n", c.keys, c.namespaces)
+		os.Exit(2)
+	}
 	c.gcVariants = strings.FieldsFunc(*variants, func(r rune) bool { return r == ',' })
 	for _, f := range strings.FieldsFunc(*sweep, func(r rune) bool { return r == ',' }) {
 		w, err := strconv.Atoi(f)
@@ -161,11 +183,13 @@ func run(c config) error {
 		f    func(context.Context) error
 	}{
 		{"raw limit", b.rawLimit},
+		{"RSS with no keys", b.idle},
 		{"create keys", b.createKeys},
 		{"reconcile throughput, steady state, memory, resync", b.controller},
 		{"raw limit again", b.rawAgain},
 		{"startup", b.startup},
 		{"REST list", b.restList},
+		{"verify core", b.verifyCoreStep},
 	}
 	defer func() {
 		if b.apiserver != nil {
@@ -180,7 +204,18 @@ func run(c config) error {
 	}
 	b.r.loadEnd = loadavg()
 	section := b.r.markdown(c)
+	row := b.r.growthRow(c)
 	if c.out == "" {
+		fmt.Print(section)
+		fmt.Println(growthHeader)
+		fmt.Println(row)
+		return nil
+	}
+	if err := replaceGrowthRow(c.out, row, c.keys); err != nil {
+		return err
+	}
+	logf("wrote the %d-key row of the growth table in %s", c.keys, c.out)
+	if !c.detail {
 		fmt.Print(section)
 		return nil
 	}
@@ -189,6 +224,18 @@ func run(c config) error {
 	}
 	logf("wrote the scale section of %s", c.out)
 	return nil
+}
+
+// verifyCoreStep stops the API server first: the benchmark gets the
+// machine to itself, as far as this run goes.
+func (b *bench) verifyCoreStep(ctx context.Context) error {
+	if b.apiserver != nil {
+		b.apiserver.stop()
+	}
+	if b.goBin == "" {
+		return nil
+	}
+	return b.verifyCore(ctx)
 }
 
 func logf(format string, args ...any) {

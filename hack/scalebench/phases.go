@@ -204,6 +204,59 @@ func setIssued(key *keysv1.ApiKey, tok string) {
 		Message: fmt.Sprintf("The key verifies; its token is in Secret %q under data key %q", key.Name, keysv1.SecretKeyField)})
 }
 
+// idle measures the controller's and the API server's RSS with no keys:
+// the fixed cost the per-key figures are taken against.
+func (b *bench) idle(ctx context.Context) error {
+	args, _, err := b.apiserverArgs()
+	if err != nil {
+		return err
+	}
+	for _, proc := range []struct {
+		args      []string
+		rss, anon *float64
+		what      string
+	}{
+		{b.controllerArgs(), &b.r.idleController, &b.r.idleControllerAnon, "controller"},
+		{args, &b.r.idleAPIServer, &b.r.idleAPIServerAnon, "API server"},
+	} {
+		p, err := startProc(b.log, b.operator, proc.args...)
+		if err != nil {
+			return err
+		}
+		if _, err := b.waitMetrics(ctx, p); err != nil {
+			p.stop()
+			return err
+		}
+		time.Sleep(5 * time.Second)
+		*proc.rss, err = p.rssMedian(3)
+		*proc.anon, _ = p.rssSplit()
+		p.stop()
+		if err != nil {
+			return err
+		}
+		logf("%s RSS with no keys: %.1f MiB (anon %.1f MiB)", proc.what, *proc.rss, *proc.anon)
+	}
+	return nil
+}
+
+// waitMetrics waits until the process serves its metrics: its caches
+// have synced and it is running.
+func (b *bench) waitMetrics(ctx context.Context, p *proc) (time.Duration, error) {
+	url := p.metricsURL()
+	for {
+		if _, err := scrape(ctx, b.scraper, url, "go_goroutines"); err == nil {
+			return time.Since(p.started), nil
+		}
+		if p.exited() {
+			return 0, fmt.Errorf("the process exited")
+		}
+		if time.Since(p.started) > 2*time.Minute {
+			return 0, fmt.Errorf("no metrics 2 minutes after start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // adminKey is the key the REST list is called with: the first key of the
 // first namespace, with every permission in its namespace.
 const adminKey = "key-0000"
@@ -228,6 +281,11 @@ func (b *bench) createKeys(ctx context.Context) error {
 		return b.c.Create(ctx, key)
 	})
 	logf("created %d ApiKeys in %d namespaces in %.1fs", b.keys, b.namespaces, time.Since(start).Seconds())
+	if err != nil {
+		return err
+	}
+	before, err := b.etcdStored(ctx, etcdKeys)
+	b.r.keysBefore = before[etcdKeys]
 	return err
 }
 
@@ -350,6 +408,10 @@ func (b *bench) controller(ctx context.Context) error {
 	}
 	b.r.convergeWrites = diff(after, before)
 	logf("writes while converging: %v", b.r.convergeWrites)
+	if b.r.etcdAfter, err = b.etcdStored(ctx, etcdKeys, etcdSecrets, etcdEvents); err != nil {
+		return err
+	}
+	logf("etcd: %v (keys before the controller: %v)", b.r.etcdAfter, b.r.keysBefore)
 
 	logf("steady state: counting writes for %s", b.steady)
 	time.Sleep(b.steady)
@@ -363,7 +425,8 @@ func (b *bench) controller(ctx context.Context) error {
 		return err
 	}
 	b.r.heap10k = b.heapMiB(ctx, p)
-	logf("controller RSS with %d keys: %.1f MiB (heap in use %.1f MiB)", b.keys, b.r.rss10k, b.r.heap10k)
+	b.r.anon10k, b.r.file10k = p.rssSplit()
+	logf("controller RSS with %d keys: %.1f MiB (anon %.1f, file %.1f; heap in use %.1f MiB)", b.keys, b.r.rss10k, b.r.anon10k, b.r.file10k, b.r.heap10k)
 
 	if err := b.unrelatedSecrets(ctx); err != nil {
 		return err
@@ -543,6 +606,7 @@ func (b *bench) startup(ctx context.Context) error {
 		if b.r.rssAPIServer, err = p.rssMedian(3); err != nil {
 			return err
 		}
+		b.r.anonAPIServer, b.r.fileAPIServer = p.rssSplit()
 	}
 	slices.Sort(times)
 	b.r.startupSeconds = times

@@ -92,6 +92,26 @@ func (p *proc) rssMiB() (float64, error) {
 	return 0, errors.New("no VmRSS")
 }
 
+// rssSplit reads RssAnon and RssFile (MiB): the memory the process
+// allocated, and the pages of its binary and other files it touched.
+func (p *proc) rssSplit() (anon, file float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0
+	}
+	for line := range strings.Lines(string(b)) {
+		for name, v := range map[string]*float64{"RssAnon:": &anon, "RssFile:": &file} {
+			if rest, ok := strings.CutPrefix(line, name); ok {
+				if f := strings.Fields(rest); len(f) > 0 {
+					kb, _ := strconv.ParseFloat(f[0], 64)
+					*v = kb / 1024
+				}
+			}
+		}
+	}
+	return anon, file
+}
+
 // rssMedian samples RSS n times, a second apart, and returns the median.
 // The operator exposes no forced GC, so a median of samples stands in.
 func (p *proc) rssMedian(n int) (float64, error) {

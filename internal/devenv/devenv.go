@@ -323,3 +323,7 @@ func WaitFor(ctx context.Context, p *Process, every time.Duration, check func(co
 		}
 	}
 }
+
+// EtcdURL is the client URL of the control plane's etcd, for tools that
+// measure what is stored (hack/scalebench).
+func (e *Env) EtcdURL() string { return e.env.ControlPlane.Etcd.URL.String() }
