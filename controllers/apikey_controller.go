@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/hashindex"
 	"github.com/apikey-operator/apikey-operator/internal/keysecret"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
@@ -37,8 +38,6 @@ import (
 // arrival wakes exactly the keys that wait for it.
 const (
 	roleRefIndex = "spec.roleRef.name"
-	// tokenHashIndex indexes keys by every hash they verify (ApiKey.TokenHashes).
-	tokenHashIndex = "controller.tokenHash"
 )
 
 // notOwnedRetry is how often a key whose Secret name is taken by a Secret
@@ -61,6 +60,10 @@ type ApiKeyReconciler struct {
 	TokenPrefix string
 	// MaxConcurrentReconciles is the number of workers.
 	MaxConcurrentReconciles int
+
+	// hashes tells which keys claim each token hash; SetupWithManager
+	// keeps it from the manager's ApiKey informer.
+	hashes *hashindex.Index
 }
 
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeys,verbs=get;list;watch
@@ -258,11 +261,12 @@ func (r *ApiKeyReconciler) tokenTaken(ctx context.Context, key *keysv1.ApiKey, s
 // hashTaken tells whether another ApiKey, in any namespace the operator
 // serves, verifies with the token whose hash is given.
 func (r *ApiKeyReconciler) hashTaken(ctx context.Context, key *keysv1.ApiKey, hash string) (bool, error) {
-	keys := &keysv1.ApiKeyList{}
-	if err := r.List(ctx, keys, client.MatchingFields{tokenHashIndex: hash}); err != nil {
-		return false, fmt.Errorf("list keys by token hash: %w", err)
+	claimants, err := r.hashes.Claimants(hash)
+	if err != nil {
+		return false, err
 	}
-	return slices.ContainsFunc(keys.Items, func(k keysv1.ApiKey) bool { return k.UID != key.UID }), nil
+	self := client.ObjectKeyFromObject(key)
+	return slices.ContainsFunc(claimants, func(n types.NamespacedName) bool { return n != self }), nil
 }
 
 // issue mints a token into a new Secret.
@@ -447,8 +451,9 @@ func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 	}); err != nil {
 		return fmt.Errorf("index keys by role: %w", err)
 	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &keysv1.ApiKey{}, tokenHashIndex, indexTokenHashes); err != nil {
-		return fmt.Errorf("index keys by token hash: %w", err)
+	var err error
+	if r.hashes, err = hashindex.Register(ctx, mgr.GetCache()); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&keysv1.ApiKey{}, builder.WithPredicates(predicate.Or(
@@ -466,8 +471,6 @@ func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		Named("apikey").
 		Complete(r)
 }
-
-func indexTokenHashes(o client.Object) []string { return o.(*keysv1.ApiKey).TokenHashes() }
 
 // keysOfRole lists the keys that name a role.
 func (r *ApiKeyReconciler) keysOfRole(ctx context.Context, role client.Object) []ctrl.Request {

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/hashindex"
 	"github.com/apikey-operator/apikey-operator/internal/keysecret"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
@@ -118,9 +119,15 @@ func newFakeReconciler(t *testing.T, now time.Time, objs ...client.Object) (*Api
 	if err := corev1.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
-	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).WithStatusSubresource(&keysv1.ApiKey{}).
-		WithIndex(&keysv1.ApiKey{}, tokenHashIndex, indexTokenHashes).Build()
-	return &ApiKeyReconciler{Client: c, Clock: clocktesting.NewFakePassiveClock(now), DefaultLifetime: 24 * time.Hour, TokenPrefix: "ak"}, c
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).WithStatusSubresource(&keysv1.ApiKey{}).Build()
+	// The hash index as the informer would fill it from these objects;
+	// it does not follow the fake client's writes.
+	hashes := hashindex.New()
+	for _, o := range objs {
+		hashes.Handler().OnAdd(o, true)
+	}
+	hashes.MarkSynced()
+	return &ApiKeyReconciler{Client: c, Clock: clocktesting.NewFakePassiveClock(now), DefaultLifetime: 24 * time.Hour, TokenPrefix: "ak", hashes: hashes}, c
 }
 
 func ownedSecret(key *keysv1.ApiKey, value string) *corev1.Secret {

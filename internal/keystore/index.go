@@ -19,9 +19,6 @@ import (
 const (
 	displayNameIndex = "keystore.displayName"
 	idIndex          = "keystore.id"
-	// tokenHashIndex: every hash a key verifies (ApiKey.TokenHashes), so
-	// that a caller-chosen secret already in use is refused.
-	tokenHashIndex = "keystore.tokenHash"
 )
 
 // IndexFields registers the store's indexes on a cache; call it before the
@@ -36,11 +33,6 @@ func IndexFields(ctx context.Context, indexer client.FieldIndexer) error {
 		return []string{IDOf(o.GetUID())}
 	}); err != nil {
 		return fmt.Errorf("index keys by id: %w", err)
-	}
-	if err := indexer.IndexField(ctx, &keysv1.ApiKey{}, tokenHashIndex, func(o client.Object) []string {
-		return o.(*keysv1.ApiKey).TokenHashes()
-	}); err != nil {
-		return fmt.Errorf("index keys by token hash: %w", err)
 	}
 	if err := indexer.IndexField(ctx, &keysv1.ApiKeyRole{}, idIndex, func(o client.Object) []string {
 		return []string{IDOf(o.GetUID())}

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/apikey-operator/apikey-operator/internal/access"
+	"github.com/apikey-operator/apikey-operator/internal/hashindex"
 )
 
 // Annotations the store keeps on the ApiKeys it writes. None holds a secret.
@@ -39,6 +40,9 @@ type Kube struct {
 	// Recorder puts an Event on each ApiKey written, naming who wrote it;
 	// nil: no Events (the audit annotations are written regardless).
 	Recorder EventRecorder
+	// Hashes tells which keys claim a token hash, to refuse a chosen
+	// secret already in use; nil: every cached key is read to tell.
+	Hashes *hashindex.Index
 
 	indexMu sync.Mutex
 	index   *keyIndex

@@ -150,12 +150,26 @@ func setAttributes(key *keysv1.ApiKey, attrs map[string]string) {
 // namespace this server serves, verifies with: one token belongs to one
 // key. The answer does not say which key or where.
 func (s *Kube) tokenFree(ctx context.Context, tok string) error {
-	keys := &keysv1.ApiKeyList{}
-	if err := s.Cache.List(ctx, keys, client.MatchingFields{tokenHashIndex: token.Hash(tok)}); err != nil {
+	taken, err := s.hashClaimed(ctx, token.Hash(tok))
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	if len(keys.Items) > 0 {
+	if taken {
 		return invalid("secret", "cannot be used: choose another secret, or leave it out to have one generated")
 	}
 	return nil
+}
+
+// hashClaimed tells whether any key verifies with hash: from the hash
+// index, or by reading every cached key when there is none.
+func (s *Kube) hashClaimed(ctx context.Context, hash string) (bool, error) {
+	if s.Hashes != nil {
+		claimants, err := s.Hashes.Claimants(hash)
+		return len(claimants) > 0, err
+	}
+	keys := &keysv1.ApiKeyList{}
+	if err := s.Cache.List(ctx, keys, client.UnsafeDisableDeepCopy); err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(keys.Items, func(k keysv1.ApiKey) bool { return slices.Contains(k.TokenHashes(), hash) }), nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/apikey-operator/apikey-operator/internal/apiserver"
 	"github.com/apikey-operator/apikey-operator/internal/eventbudget"
 	"github.com/apikey-operator/apikey-operator/internal/extauthz"
+	"github.com/apikey-operator/apikey-operator/internal/hashindex"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
 	"github.com/apikey-operator/apikey-operator/internal/leak"
 	"github.com/apikey-operator/apikey-operator/internal/metricsauth"
@@ -252,6 +253,10 @@ func (o *Options) addAPIServer(ctx context.Context, op *Operator) error {
 	if err := keystore.IndexFields(ctx, op.GetFieldIndexer()); err != nil {
 		return err
 	}
+	hashes, err := hashindex.Register(ctx, op.GetCache())
+	if err != nil {
+		return err
+	}
 	cfg, err := o.APIServer.Config()
 	if err != nil {
 		return err
@@ -265,6 +270,7 @@ func (o *Options) addAPIServer(ctx context.Context, op *Operator) error {
 		// Lists page from an index kept from the ApiKey informer.
 		Informers: op.GetCache(),
 		Recorder:  op.GetEventRecorder("apikey-operator-apiserver"),
+		Hashes:    hashes,
 	}
 	srv, err := apiserver.New(cfg, apiserver.Verification{Verifier: op.Verify.Verifier(), AnyNamespace: o.Verify.AnyNamespace}, store)
 	if err != nil {

@@ -1,0 +1,132 @@
+// Package hashindex keeps, from an ApiKey informer's events, which keys
+// claim each token hash (ApiKey.TokenHashes): one token belongs to one
+// key, and the controller and the store ask who else has a hash.
+//
+// A cache field index would answer too, but costs about ten times the
+// memory: controller-runtime indexes every value twice (per namespace and
+// cluster-wide) and client-go keeps a set per value, so at 10,000 keys the
+// hash index alone held about 10 MiB of the controller's 52 MiB live heap
+// (docs/benchmarks.md). Here a hash maps to the one key that claims it,
+// and to more only when keys conflict.
+package hashindex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+)
+
+// ErrNotSynced: the index has not yet seen the informer's initial list;
+// try again (a reconcile returns it and is retried).
+var ErrNotSynced = errors.New("the token hash index has not synced yet")
+
+// Index maps token hashes to the keys that claim them. Safe for
+// concurrent use.
+type Index struct {
+	mu     sync.RWMutex
+	claims map[string][]types.NamespacedName
+	synced func() bool
+}
+
+// New returns an empty index that never reports itself synced until
+// registered (tests may feed it through Handler and call MarkSynced).
+func New() *Index {
+	return &Index{claims: map[string][]types.NamespacedName{}, synced: func() bool { return false }}
+}
+
+// Register keeps a new index from the ApiKey informer of informers. Call
+// it before the cache starts, or the first lookups wait for the sync.
+func Register(ctx context.Context, informers cache.Informers) (*Index, error) {
+	inf, err := informers.GetInformer(ctx, &keysv1.ApiKey{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, fmt.Errorf("token hash index: %w", err)
+	}
+	x := New()
+	reg, err := inf.AddEventHandler(x.Handler())
+	if err != nil {
+		return nil, fmt.Errorf("token hash index: %w", err)
+	}
+	x.synced = reg.HasSynced
+	return x, nil
+}
+
+// MarkSynced makes a hand-fed index answer (tests).
+func (x *Index) MarkSynced() { x.synced = func() bool { return true } }
+
+// Claimants returns the keys that claim hash.
+func (x *Index) Claimants(hash string) ([]types.NamespacedName, error) {
+	if !x.synced() {
+		return nil, ErrNotSynced
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return slices.Clone(x.claims[hash]), nil
+}
+
+// Handler keeps the index in step with an ApiKey informer.
+func (x *Index) Handler() toolscache.ResourceEventHandler {
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if k, ok := obj.(*keysv1.ApiKey); ok {
+				x.update(nil, k)
+			}
+		},
+		UpdateFunc: func(old, obj any) {
+			o, _ := old.(*keysv1.ApiKey)
+			if k, ok := obj.(*keysv1.ApiKey); ok {
+				x.update(o, k)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if k, ok := obj.(*keysv1.ApiKey); ok {
+				x.update(k, nil)
+			}
+		},
+	}
+}
+
+// update replaces old's claims (nil: none) with key's (nil: none).
+func (x *Index) update(old, key *keysv1.ApiKey) {
+	var before, after []string
+	var name types.NamespacedName
+	if old != nil {
+		before = old.TokenHashes()
+		name = types.NamespacedName{Namespace: old.Namespace, Name: old.Name}
+	}
+	if key != nil {
+		after = key.TokenHashes()
+		name = types.NamespacedName{Namespace: key.Namespace, Name: key.Name}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, h := range before {
+		if !slices.Contains(after, h) {
+			x.drop(h, name)
+		}
+	}
+	for _, h := range after {
+		if !slices.Contains(x.claims[h], name) {
+			x.claims[h] = append(x.claims[h], name)
+		}
+	}
+}
+
+func (x *Index) drop(hash string, name types.NamespacedName) {
+	rest := slices.DeleteFunc(x.claims[hash], func(n types.NamespacedName) bool { return n == name })
+	if len(rest) == 0 {
+		delete(x.claims, hash)
+		return
+	}
+	x.claims[hash] = rest
+}
