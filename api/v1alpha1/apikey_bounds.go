@@ -10,13 +10,15 @@ package v1alpha1
 // fails where they judge differently. Lengths count characters, as
 // OpenAPI's maxLength does, not bytes.
 const (
-	// KeyName: +kubebuilder:validation:MaxLength and the CEL pattern.
+	// KeyName: +kubebuilder:validation:MaxLength, and the characters its
+	// CEL rule refuses anywhere in a name (C0 and C1 controls, DEL, the
+	// bidirectional-text controls); any other text is a name.
 	KeyNameMaxLength = 128
-	KeyNamePattern   = `^[A-Za-z0-9._-]+$`
+	KeyNameForbidden = `[\x00-\x1f\x7f-\x9f\x{061c}\x{200e}\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}]`
 
 	// Permission: +kubebuilder:validation:MaxLength and the CEL pattern.
 	PermissionMaxLength = 128
-	PermissionPattern   = `^([*]|[A-Za-z0-9_-]+)([.:]([*]|[A-Za-z0-9_-]+))*$`
+	PermissionPattern   = `^([*]|[A-Za-z0-9_-]+)([.:/@]([*]|[A-Za-z0-9_-]+))*$`
 
 	// IPOrCIDR: MinLength and MaxLength. The longest address or block
 	// isIP/isCIDR accept is 49 characters (an IPv6 address written with

@@ -6,19 +6,25 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// KeyName is the display name of a key as the REST dialects address it.
-// Unlike a Kubernetes object name it may hold upper case and underscores.
+// KeyName is the display name of a key as the REST dialects address it:
+// free text, as the hub dialect's product allows ("CI Deploy (prod)",
+// "Déploiement", "build #42"), of 1 to 128 characters, with no control
+// characters (C0, DEL, C1) and no bidirectional-text controls, which could
+// make one name display as another. The tenant-admin dialect creates only
+// names of letters, digits, '-', '_' and '.', but shows and addresses any.
 // +kubebuilder:validation:MinLength=1
 // +kubebuilder:validation:MaxLength=128
-// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9._-]+$')",message="may contain only letters, digits, '-', '_' and '.' (for example billing-service_prod.v2)"
+// +kubebuilder:validation:XValidation:rule="!self.matches('[\\x00-\\x1f\\x7f-\\x9f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069\\u061c]')",message="must not contain control characters (line breaks, tabs, NUL, bidirectional-text controls); any other text of up to 128 characters is fine, for example CI Deploy (prod)"
 type KeyName string
 
 // Permission is a scope a key grants, such as `invoices:read`,
-// `tenant.apiKey:*` or `*`: segments of letters, digits, '-' and '_', or a
-// lone '*' wildcard, joined by ':' or '.'.
+// `tenant.apiKey:*`, `payments/read`, `billing@eu`, `urn:acme:invoices/read`
+// or `*`: segments of letters, digits, '-' and '_', or a lone '*'
+// wildcard, joined by ':', '.', '/' or '@' (internal/permission says what
+// a wildcard spans).
 // +kubebuilder:validation:MinLength=1
 // +kubebuilder:validation:MaxLength=128
-// +kubebuilder:validation:XValidation:rule="self.matches('^([*]|[A-Za-z0-9_-]+)([.:]([*]|[A-Za-z0-9_-]+))*$')",message="must be segments of letters, digits, '-' or '_' (or a lone '*') joined by ':' or '.', with no spaces, for example invoices:read, tenant.apiKey:* or *"
+// +kubebuilder:validation:XValidation:rule="self.matches('^([*]|[A-Za-z0-9_-]+)([.:/@]([*]|[A-Za-z0-9_-]+))*$')",message="must be segments of letters, digits, '-' or '_' (or a lone '*') joined by ':', '.', '/' or '@', with no spaces, for example invoices:read, tenant.apiKey:*, payments/read, billing@eu or *"
 type Permission string
 
 // IPOrCIDR is an IPv4 or IPv6 address, or a CIDR block.
@@ -97,9 +103,11 @@ type RateLimitSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.tokenHash) || !has(self.rotation) || !has(self.rotation.period)",message="a key with tokenHash rotates when you declare a new tokenHash, not on a schedule: drop rotation.period (keep rotation.gracePeriod for how long the previous hash still verifies)"
 // +kubebuilder:validation:XValidation:rule="has(self.tokenHash) == has(oldSelf.tokenHash)",message="a key cannot switch between a minted token (no tokenHash) and a declared tokenHash; create a new ApiKey for the other kind"
 type ApiKeySpec struct {
-	// name of the key as the REST dialects show and address it: letters,
-	// digits, '-', '_' and '.'. Default: metadata.name. Unique within the
-	// namespace.
+	// name of the key as the REST dialects show and address it: any text
+	// of up to 128 characters without control characters, for example
+	// "CI Deploy (prod)". Default: metadata.name. Unique within the
+	// namespace, compared exactly (case and every byte), whichever dialect
+	// or tool made the key.
 	// +optional
 	Name KeyName `json:"name,omitempty"`
 

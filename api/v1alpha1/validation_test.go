@@ -64,16 +64,34 @@ var _ = DescribeTable("the API server rejects a bad ApiKey with a message that s
 	},
 	Entry("a permission with spaces", key("perm", func(k *keysv1.ApiKey) {
 		k.Spec.Permissions = []keysv1.Permission{"invoices read"}
-	}), `spec.permissions[0]: Invalid value: "invoices read": must be segments of letters, digits, '-' or '_' (or a lone '*') joined by ':' or '.', with no spaces, for example invoices:read, tenant.apiKey:* or *`),
+	}), `spec.permissions[0]: Invalid value: "invoices read": must be segments of letters, digits, '-' or '_' (or a lone '*') joined by ':', '.', '/' or '@', with no spaces, for example invoices:read, tenant.apiKey:*, payments/read, billing@eu or *`),
+	Entry("a permission with an empty segment", key("perm-empty", func(k *keysv1.ApiKey) {
+		k.Spec.Permissions = []keysv1.Permission{"payments//read"}
+	}), `spec.permissions[0]: Invalid value: "payments//read": must be segments`),
+	Entry("a permission with a tab", key("perm-tab", func(k *keysv1.ApiKey) {
+		k.Spec.Permissions = []keysv1.Permission{"payments/\tread"}
+	}), `must be segments of letters`),
 	Entry("a bad CIDR", key("cidr", func(k *keysv1.ApiKey) {
 		k.Spec.AllowedIPs = []keysv1.IPOrCIDR{"10.0.0.0/33"}
 	}), `spec.allowedIPs[0]: Invalid value: "10.0.0.0/33": must be an IP address (192.0.2.10, 2001:db8::1) or a CIDR block (10.0.0.0/8, 2001:db8::/32)`),
 	Entry("a bad IP", key("ip", func(k *keysv1.ApiKey) {
 		k.Spec.AllowedIPs = []keysv1.IPOrCIDR{"192.168.1.256"}
 	}), `spec.allowedIPs[0]: Invalid value: "192.168.1.256": must be an IP address`),
-	Entry("a name with '/'", key("slash", func(k *keysv1.ApiKey) {
-		k.Spec.Name = "billing/prod"
-	}), `spec.name: Invalid value: "billing/prod": may contain only letters, digits, '-', '_' and '.' (for example billing-service_prod.v2)`),
+	Entry("a name with a line break", key("newline", func(k *keysv1.ApiKey) {
+		k.Spec.Name = "billing\nprod"
+	}), `spec.name: Invalid value: "billing\nprod": must not contain control characters (line breaks, tabs, NUL, bidirectional-text controls); any other text of up to 128 characters is fine, for example CI Deploy (prod)`),
+	Entry("a name with NUL", key("nul", func(k *keysv1.ApiKey) {
+		k.Spec.Name = "billing\x00"
+	}), `must not contain control characters`),
+	Entry("a name with a C1 control", key("c1", func(k *keysv1.ApiKey) {
+		k.Spec.Name = "billing\u0085prod"
+	}), `must not contain control characters`),
+	Entry("a name with a right-to-left override", key("bidi", func(k *keysv1.ApiKey) {
+		k.Spec.Name = "invoice\u202Efdp.exe"
+	}), `must not contain control characters`),
+	Entry("a name of 129 characters", key("long-name", func(k *keysv1.ApiKey) {
+		k.Spec.Name = keysv1.KeyName(strings.Repeat("é", 129))
+	}), `spec.name: Too long: may not be more than 128`),
 	Entry("10,000 IPs", key("many-ips", func(k *keysv1.ApiKey) {
 		for i := range 10000 {
 			k.Spec.AllowedIPs = append(k.Spec.AllowedIPs, keysv1.IPOrCIDR(fmt.Sprintf("10.%d.%d.1", i/256, i%256)))
@@ -132,6 +150,19 @@ var _ = DescribeTable("the API server rejects a bad ApiKey with a message that s
 )
 
 var _ = Describe("valid manifests", func() {
+	It("accepts free-text names and permissions with '/' and '@' (issue 13)", func() {
+		ctx := context.Background()
+		for i, name := range []string{"CI Deploy (prod)", "Déploiement", "build #42", "ops@example.com", "tenant:42", strings.Repeat("é", 128), "🧑\u200d💻 dev"} {
+			k := key(fmt.Sprintf("free-%d", i), func(k *keysv1.ApiKey) {
+				k.Spec.Name = keysv1.KeyName(name)
+				k.Spec.Permissions = []keysv1.Permission{"payments/read", "billing@eu", "urn:acme:invoices/read", "payments/*", "*@eu"}
+			})
+			Expect(k8s.Create(ctx, k)).To(Succeed(), name)
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(k), k)).To(Succeed())
+			Expect(string(k.Spec.Name)).To(Equal(name), "the name round-trips byte for byte")
+		}
+	})
+
 	It("accepts names, wildcards, v4 and v6 addresses and CIDRs, and defaults enabled", func() {
 		ctx := context.Background()
 		k := key("good", func(k *keysv1.ApiKey) {

@@ -126,6 +126,30 @@ var hubMatrix = []struct {
 	{rowOnlyDelete, mxCells{{403, 403, 403, 403, 200}, {403, 403, 403, 403, 403}}},
 }
 
+// Hub roles (issue 13): GET /v1/hubs/current/roles and .../roles/{roleId}
+// follow the keys' rules: api-keys-manage, or RBAC list (the list) and
+// get (one role) on apikeys, in the caller's own hub only. Columns: list,
+// get.
+var hubRolesMatrix = []struct {
+	row   mxRow
+	cells [2][2]int
+}{
+	{rowRead, [2][2]int{{403, 403}, {403, 403}}},
+	{rowWrite, [2][2]int{{200, 200}, {403, 403}}},
+	{rowStar, [2][2]int{{200, 200}, {403, 403}}},
+	{rowNoScope, [2][2]int{{403, 403}, {403, 403}}},
+	{rowDisabled, [2][2]int{{401, 401}, {401, 401}}},
+	{rowBad, [2][2]int{{401, 401}, {401, 401}}},
+	{rowRBAC, [2][2]int{{200, 200}, {403, 403}}},
+	{rowNoRBAC, [2][2]int{{403, 403}, {403, 403}}},
+	{rowAnonymous, [2][2]int{{401, 401}, {401, 401}}},
+	{rowOnlyList, [2][2]int{{200, 403}, {403, 403}}},
+	{rowOnlyGet, [2][2]int{{403, 200}, {403, 403}}},
+	{rowOnlyCreate, [2][2]int{{403, 403}, {403, 403}}},
+	{rowOnlyUpdate, [2][2]int{{403, 403}, {403, 403}}},
+	{rowOnlyDelete, [2][2]int{{403, 403}, {403, 403}}},
+}
+
 // Nexus: api-keys-manage for everything. The dialect has no update: the
 // update column is PUT /v1/api-keys/{id}, a 405 for every authenticated
 // caller (the method is checked before the namespace).
@@ -403,6 +427,44 @@ var _ = Describe("Authorisation matrix", Ordered, ContinueOnFailure, func() {
 			}
 		})
 	}
+
+	Context("hub roles", func() {
+		for _, e := range hubRolesMatrix {
+			for t, tenant := range []string{"own tenant A", "other tenant B"} {
+				for op, opName := range []string{"list roles", "get role"} {
+					want := e.cells[t][op]
+					It(fmt.Sprintf("%s | %s | %s → %d", e.row.name, opName, tenant, want), func() {
+						ns, otherNS := nsA, nsB
+						if t == 1 {
+							ns, otherNS = nsB, nsA
+						}
+						path := "/v1/hubs/current/roles"
+						if op == 1 {
+							path += "/" + roleID[ns]
+						}
+						req := getReq(path, "X-Hub-Id", ns)
+						req.fresh = e.row.badCredentials
+						before, beforeOther := snapshot(ctx, ns), snapshot(ctx, otherNS)
+						r := callers[e.row.name].send(req)
+						Expect(r.status).To(Equal(want), "%s as %s: %s", describeCall(req), e.row.name, r.body)
+						Expect(snapshot(ctx, ns)).To(Equal(before))
+						Expect(snapshot(ctx, otherNS)).To(Equal(beforeOther))
+						if want == 200 {
+							Expect(r.body).To(ContainSubstring(`"id":"` + roleID[ns] + `"`))
+							Expect(r.body).To(ContainSubstring(`"name":"mx-role"`))
+							Expect(r.body).NotTo(ContainSubstring(roleID[otherNS]))
+							return
+						}
+						code := map[int]string{401: "401.auth-invalid", 403: "403.permissions"}[want]
+						if want == 403 && t == 1 && e.row.apiKey {
+							code = "403.wrong-hub"
+						}
+						expectHubError(r, want, code)
+					})
+				}
+			}
+		}
+	})
 
 	Context("ApiKeyReview", func() {
 		// clients by row name, through kube-apiserver; and the same

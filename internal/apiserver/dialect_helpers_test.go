@@ -96,7 +96,9 @@ func (c caller) send(r request) response {
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+	out := response{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+	checkHubAnswer(r.method, r.path, out)
+	return out
 }
 
 // jsonBody is the JSON encoding of v.
@@ -331,26 +333,12 @@ func waitVisible(admin caller, ns, name string) {
 	}).WithTimeout(10 * time.Second).WithPolling(20 * time.Millisecond).Should(Equal(200))
 }
 
-// waitRoleVisible waits until the API server's cache shows the role: a
-// hub create with it stops answering 404.hub.role. The probe key it
-// creates is deleted again. (Its Secret stays: envtest runs no garbage
-// collector, so a probe name is never reused.)
+// waitRoleVisible waits until the API server's cache shows the role: the
+// hub's GET /v1/hubs/current/roles/{roleId} finds it.
 func waitRoleVisible(admin caller, ns, roleID string) {
-	probe := fmt.Sprintf("role-probe-%d", sourceCounter.Add(1))
 	EventuallyWithOffset(1, func() int {
-		r := admin.do("POST", "/v1/hubs/current/api-keys", map[string]any{"name": probe, "role_id": roleID}, "X-Hub-Id", ns)
-		if r.status == 201 {
-			data := r.json()["data"].(map[string]any)
-			rememberToken(data["secret"].(string))
-			Eventually(func() int {
-				return admin.do("DELETE", "/v1/hubs/current/api-keys/"+data["id"].(string), nil, "X-Hub-Id", ns).status
-			}).Should(Equal(200))
-		}
-		return r.status
-	}).WithTimeout(10 * time.Second).WithPolling(20 * time.Millisecond).Should(Equal(201))
-	EventuallyWithOffset(1, func() int {
-		return admin.do("GET", "/api/"+ns+"/admin/apiKeys/"+probe, nil).status
-	}).WithTimeout(10 * time.Second).Should(Equal(404))
+		return admin.do("GET", "/v1/hubs/current/roles/"+roleID, nil, "X-Hub-Id", ns).status
+	}).WithTimeout(10 * time.Second).WithPolling(20 * time.Millisecond).Should(Equal(200))
 }
 
 func ptr[T any](v T) *T { return &v }

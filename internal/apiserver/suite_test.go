@@ -90,6 +90,7 @@ var _ = BeforeSuite(func() {
 var _ = AfterSuite(func() {
 	if base != "" {
 		leakCheck()
+		checkHubCoverage()
 	}
 	if cancel != nil {
 		cancel()
@@ -206,7 +207,9 @@ func (c caller) do(method, path string, body any, headers ...string) response {
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+	r := response{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+	checkHubAnswer(method, path, r)
+	return r
 }
 
 func newNamespace(ctx context.Context) string {

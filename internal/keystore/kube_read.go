@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -181,4 +182,20 @@ func (s *Kube) GetRole(ctx context.Context, sc access.Scopes, ns string, ref Ref
 		return nil, err
 	}
 	return roleView(role), nil
+}
+
+func (s *Kube) ListRoles(ctx context.Context, sc access.Scopes, ns string) ([]*Role, error) {
+	if err := s.authorize(ctx, sc, ns, access.List); err != nil {
+		return nil, err
+	}
+	list := &keysv1.ApiKeyRoleList{}
+	if err := s.Cache.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	out := make([]*Role, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, roleView(&list.Items[i]))
+	}
+	slices.SortFunc(out, func(a, b *Role) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }

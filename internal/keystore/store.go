@@ -29,4 +29,8 @@ type Store interface {
 
 	// GetRole finds a role by name or ID (Ref.Name / Ref.ID).
 	GetRole(ctx context.Context, s access.Scopes, namespace string, ref Ref) (*Role, error)
+	// ListRoles returns every role of the namespace, ordered by name. It
+	// authorises as a list of keys: whoever may list the keys may see the
+	// roles they can be given.
+	ListRoles(ctx context.Context, s access.Scopes, namespace string) ([]*Role, error)
 }

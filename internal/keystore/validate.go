@@ -14,8 +14,8 @@ import (
 // before any write so a dialect can answer in its own shape and nothing
 // changes. TestStoreAndCRDAgree proves both judge a table of inputs alike.
 var (
-	nameRE       = regexp.MustCompile(keysv1.KeyNamePattern)
-	permissionRE = regexp.MustCompile(keysv1.PermissionPattern)
+	nameForbiddenRE = regexp.MustCompile(keysv1.KeyNameForbidden)
+	permissionRE    = regexp.MustCompile(keysv1.PermissionPattern)
 )
 
 // ValidateNew checks a create request.
@@ -59,15 +59,22 @@ func ValidateUpdate(u *KeyUpdate) error {
 	return validateCommon(u.Description, perms, ips, u.Attributes)
 }
 
-// ValidateName checks a display name.
+// ValidateName checks a display name: free text of 1 to MaxNameLen
+// characters (not bytes: the CRD's maxLength counts characters too), valid
+// UTF-8, with none of the characters keysv1.KeyNameForbidden lists. It is the rule of
+// api/v1alpha1.KeyName; a dialect may create only a narrower set.
 func ValidateName(name string) error {
 	switch {
 	case name == "":
 		return invalid("name", "must not be empty")
+	case !utf8.ValidString(name):
+		return invalid("name", "must be valid UTF-8 text")
 	case utf8.RuneCountInString(name) > MaxNameLen:
 		return invalid("name", "must be at most %d characters", MaxNameLen)
-	case !nameRE.MatchString(name):
-		return invalid("name", "may contain only letters, digits, '-', '_' and '.'")
+	}
+	if loc := nameForbiddenRE.FindStringIndex(name); loc != nil {
+		r, _ := utf8.DecodeRuneInString(name[loc[0]:])
+		return invalid("name", "must not contain control characters (this one holds U+%04X): no line breaks, tabs, NUL or bidirectional-text controls; any other text is fine, for example CI Deploy (prod)", r)
 	}
 	return nil
 }
@@ -106,7 +113,7 @@ func validatePermissions(perms []string) error {
 	}
 	for _, p := range perms {
 		if p == "" || utf8.RuneCountInString(p) > MaxPermissionLen || !permissionRE.MatchString(p) {
-			return invalid("permissions", "%q is not a permission: segments of letters, digits, '-' or '_' (or a lone '*') joined by ':' or '.', at most %d characters, for example invoices:read or *", truncate(p, 40), MaxPermissionLen)
+			return invalid("permissions", "%q is not a permission: segments of letters, digits, '-' or '_' (or a lone '*') joined by ':', '.', '/' or '@', at most %d characters, for example invoices:read, payments/read, billing@eu or *", truncate(p, 40), MaxPermissionLen)
 		}
 	}
 	return nil

@@ -3,19 +3,23 @@
 // share.
 package permission
 
-// Permissions are segments joined by ':' or '.', such as invoices:read or
-// tenant.apiKey:write. A granted permission may use '*' for a segment:
+// Permissions are segments joined by ':', '.', '/' or '@', such as
+// invoices:read, tenant.apiKey:write, payments/read, billing@eu or
+// urn:acme:invoices/read. A granted permission may use '*' for a segment:
 //
 //   - "*" alone grants everything;
-//   - a '*' segment in the middle matches exactly one segment
-//     ("invoices:*:read" grants "invoices:eu:read");
-//   - a trailing '*' segment matches one or more segments
-//     ("tenant.apiKey:*" grants "tenant.apiKey:read" and
-//     "tenant.apiKey:read:all", but not "tenant.apiKey").
+//   - a '*' segment in the middle matches exactly one segment, whatever
+//     it holds, but no separator ("invoices:*:read" grants
+//     "invoices:eu:read", not "invoices:eu/fr:read");
+//   - a trailing '*' segment matches one or more segments joined by any
+//     of the four separators ("tenant.apiKey:*" grants "tenant.apiKey:read"
+//     and "tenant.apiKey:read:all"; "urn:acme:*" grants
+//     "urn:acme:invoices/read"; "payments/*" grants "payments/eu@read"),
+//     but not nothing ("tenant.apiKey:*" does not grant "tenant.apiKey").
 //
-// Separators must match: "tenant.apiKey:*" does not grant
-// "tenant:apiKey:read". A '*' in a required permission is a literal
-// segment; only a granted '*' matches it.
+// Separators before the '*' must match: "tenant.apiKey:*" does not grant
+// "tenant:apiKey:read", nor "payments/*" "payments:read". A '*' in a
+// required permission is a literal segment; only a granted '*' matches it.
 
 // Grants tells whether the granted pattern covers the required permission.
 // It allocates nothing.
@@ -46,7 +50,8 @@ func Grants(pattern, required string) bool {
 
 func segmentEnd(s string, from int) int {
 	for k := from; k < len(s); k++ {
-		if s[k] == ':' || s[k] == '.' {
+		switch s[k] {
+		case ':', '.', '/', '@':
 			return k
 		}
 	}

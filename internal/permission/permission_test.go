@@ -20,6 +20,19 @@ func TestGrants(t *testing.T) {
 		{"invoices:*", "invoices:*", true},
 		{"invoices:*", "*", false},
 		{"invoices:read", "invoices:*", false},
+		// '/' and '@' are separators like ':' and '.' (issue 13).
+		{"payments/read", "payments/read", true},
+		{"payments/*", "payments/read", true},
+		{"payments/*", "payments/eu@read", true},
+		{"payments/*", "payments:read", false},
+		{"payments/*", "payments", false},
+		{"billing@*", "billing@eu", true},
+		{"billing@eu", "billing@us", false},
+		{"urn:acme:*", "urn:acme:invoices/read", true},
+		{"urn:*:invoices/read", "urn:acme:invoices/read", true},
+		{"urn:*:read", "urn:acme/eu:read", false},
+		{"*/read", "payments/read", true},
+		{"*/read", "payments:read", false},
 	}
 	for _, c := range cases {
 		if got := Grants(c.pattern, c.required); got != c.want {

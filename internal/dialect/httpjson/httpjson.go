@@ -112,14 +112,46 @@ func readBody(body io.Reader) ([]byte, error) {
 
 // Unmarshal decodes data strictly into v, a pointer to a struct.
 func Unmarshal(data []byte, v any) error {
+	return unmarshal(data, v, false)
+}
+
+// DecodeAsASPNET is Decode with the binding rules of an ASP.NET Core
+// server (System.Text.Json with its web defaults), for a dialect whose
+// product runs on one: member names match the struct's fields ignoring
+// case, and members the type does not have are ignored (a client that
+// echoes a response's fields back is not refused). What stays refused:
+// a member given twice, also in another case ("id" and "Id": which one
+// would win?), wrong types, bad syntax, trailing data, excessive nesting.
+func DecodeAsASPNET(r *http.Request, v any) error {
+	if err := CheckContentType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
+	body, err := readBody(r.Body)
+	if err != nil {
+		return err
+	}
+	return unmarshal(body, v, true)
+}
+
+// unmarshal decodes data into v, a pointer to a struct: strictly, or with
+// ASP.NET's rules (loose).
+func unmarshal(data []byte, v any, loose bool) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return fail(Empty, "", "the body is empty: send a JSON object")
 	}
-	if err := checkStructure(data, topLevelFields(v)); err != nil {
+	fields := topLevelFields(v)
+	if loose && fields != nil {
+		fields = map[string]bool{} // any member; only an object
+	}
+	if err := checkStructure(data, fields, loose); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
+	if !loose {
+		dec.DisallowUnknownFields()
+	}
+	// encoding/json matches member names to fields ignoring case: in
+	// strict mode checkStructure has refused any name that is not exact.
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)
 	}

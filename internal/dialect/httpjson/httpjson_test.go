@@ -189,3 +189,47 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// DecodeAsASPNET binds as System.Text.Json with ASP.NET's web defaults:
+// names ignoring case, unknown members ignored; everything else refused
+// as strictly as Decode.
+func TestDecodeAsASPNET(t *testing.T) {
+	tests := []struct {
+		name, in string
+		kind     Kind
+		field    string
+		want     string // Name after a success
+	}{
+		{"exact", `{"name":"a"}`, 0, "", "a"},
+		{"other case", `{"NAME":"a","On":true}`, 0, "", "a"},
+		{"unknown member ignored", `{"name":"a","created":"2030-01-01","userId":null,"more":{"x":[1]}}`, 0, "", "a"},
+		{"duplicate", `{"name":"a","name":"b"}`, DuplicateField, "name", ""},
+		{"duplicate in another case", `{"name":"a","Name":"b"}`, DuplicateField, "Name", ""},
+		{"duplicate by Unicode folding", `{"items":[],"ıtems":[]}`, 0, "", ""},
+		{"duplicate unknown members", `{"x":1,"X":2}`, DuplicateField, "X", ""},
+		{"wrong type", `{"Name":5}`, WrongType, "name", ""},
+		{"wrong type in an unknown member is ignored", `{"name":"a","bogus":{}}`, 0, "", "a"},
+		{"array body", `[]`, WrongType, "", ""},
+		{"trailing data", `{}{}`, TrailingData, "", ""},
+		{"syntax", `{"name":}`, Syntax, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tt.in))
+			r.Header.Set("Content-Type", "application/json")
+			var b body
+			err := DecodeAsASPNET(r, &b)
+			var e *Error
+			switch {
+			case tt.kind == 0 && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case tt.kind == 0:
+				if tt.want != "" && (b.Name == nil || *b.Name != tt.want) {
+					t.Errorf("name %v, want %q", b.Name, tt.want)
+				}
+			case !errors.As(err, &e) || e.Kind != tt.kind || e.Field != tt.field:
+				t.Errorf("got %#v, want kind %d field %q", err, tt.kind, tt.field)
+			}
+		})
+	}
+}

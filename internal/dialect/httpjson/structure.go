@@ -7,17 +7,20 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"unicode"
 )
 
 // checkStructure walks the tokens of data once to find what
 // encoding/json lets through: duplicate keys, trailing data, excessive
 // nesting, and top-level keys that match a field only case-insensitively.
 // fields are the exact top-level names allowed, and the body must be an
-// object; nil allows any value.
-func checkStructure(data []byte, fields map[string]bool) error {
+// object; nil allows any value, and an empty map any object. With fold,
+// member names that differ only in case count as duplicates (a decoder
+// that matches names ignoring case would bind both to one field).
+func checkStructure(data []byte, fields map[string]bool, fold bool) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber() // numbers out of float64 range are not a syntax error
-	w := walker{fields: fields}
+	w := walker{fields: fields, fold: fold}
 	for {
 		tok, err := dec.Token()
 		if err != nil {
@@ -52,6 +55,7 @@ type frame struct {
 
 type walker struct {
 	fields map[string]bool
+	fold   bool
 	stack  []*frame
 	done   bool
 }
@@ -84,13 +88,17 @@ func (w *walker) step(tok json.Token) error {
 }
 
 func (w *walker) key(f *frame, key string) error {
-	if f.keys[key] {
+	seen := key
+	if w.fold {
+		seen = foldName(key)
+	}
+	if f.keys[seen] {
 		return fail(DuplicateField, key, "field %q appears more than once", truncate(key))
 	}
-	if len(w.stack) == 1 && w.fields != nil && !w.fields[key] {
+	if len(w.stack) == 1 && len(w.fields) > 0 && !w.fields[key] {
 		return fail(UnknownField, key, "unknown field %q", truncate(key))
 	}
-	f.keys[key], f.expectKey = true, false
+	f.keys[seen], f.expectKey = true, false
 	return nil
 }
 
@@ -135,4 +143,21 @@ func topLevelFields(v any) map[string]bool {
 		fields[name] = true
 	}
 	return fields
+}
+
+// foldName is the form in which encoding/json compares a member name with
+// a field's when it ignores case (each rune replaced by the smallest of
+// its Unicode simple-fold set: "ſecret" and "SECRET" both bind to
+// "secret"), so that two members binding to one field are caught as
+// duplicates.
+func foldName(name string) string {
+	return strings.Map(func(r rune) rune {
+		for {
+			next := unicode.SimpleFold(r)
+			if next <= r {
+				return next
+			}
+			r = next
+		}
+	}, name)
 }

@@ -20,16 +20,20 @@ import (
 const MaxBodyBytes = 1 << 20
 
 // createRequest is the body of a create: name and role_id required.
+// emptyIPs: the client sent "ips": [] (not null), which answers show back.
 type createRequest struct {
 	name, roleID string
 	ips          []string
+	emptyIPs     bool
 }
 
 // updateRequest is the body of a PATCH: nil fields were not sent. ips
-// points to an empty list when the client sent null or [] (clear).
+// points to an empty list when the client sent null or [] (clear);
+// emptyIPs tells [] from null.
 type updateRequest struct {
 	name, roleID *string
 	ips          *[]string
+	emptyIPs     bool
 }
 
 // fields are the members of a request body's top-level object.
@@ -170,6 +174,13 @@ func (f fields) ips() (*[]string, *apiError) {
 	return &list, nil
 }
 
+// emptyArray tells whether the member was sent as an empty array, after
+// its value has been read successfully.
+func (f fields) emptyArray(name string) bool {
+	raw := bytes.TrimSpace(f[name])
+	return len(raw) > 1 && raw[0] == '[' && len(bytes.TrimSpace(raw[1:len(raw)-1])) == 0
+}
+
 func parseCreate(f fields) (createRequest, *apiError) {
 	if e := f.only("name", "role_id", "ips"); e != nil {
 		return createRequest{}, e
@@ -193,7 +204,7 @@ func parseCreate(f fields) (createRequest, *apiError) {
 	case roleID == nil:
 		return createRequest{}, missingArg("role_id")
 	}
-	req := createRequest{name: *name, roleID: *roleID}
+	req := createRequest{name: *name, roleID: *roleID, emptyIPs: f.emptyArray("ips")}
 	if ips != nil && len(*ips) > 0 {
 		req.ips = *ips
 	}
@@ -216,5 +227,5 @@ func parseUpdate(f fields) (updateRequest, *apiError) {
 	if e != nil {
 		return updateRequest{}, e
 	}
-	return updateRequest{name: name, roleID: roleID, ips: ips}, nil
+	return updateRequest{name: name, roleID: roleID, ips: ips, emptyIPs: f.emptyArray("ips")}, nil
 }

@@ -9,9 +9,13 @@ import (
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
 )
 
-// Error codes. All but codeMethod and codeTooLarge are in the product's
-// Error.yml enum; that enum has no 405 or 413 code, so those two follow
-// its "<status>.<name>" style.
+// Error codes, every one in the product's Error.yml enum, and each
+// answered with the status it starts with. The enum has no 405 and no
+// 413: a method a path does not serve is 404.uri (with Allow), a body over
+// the limit 422.max-exceeded. Its code enum has 429.rate-limiting while
+// its status enum lacks 429; the product answers 429, and so does this
+// dialect, since clients and proxies retry on that status
+// (docs/dialects/hub.md).
 const (
 	codeSyntax      = "400.invalid-syntax"
 	codeAuth        = "401.auth-invalid"
@@ -22,12 +26,11 @@ const (
 	codeKey         = "404.hub.api-key"
 	codeRole        = "404.hub.role"
 	codeURI         = "404.uri"
-	codeMethod      = "405.method-not-allowed"
 	codeDuplicate   = "409.duplicate-found"
-	codeTooLarge    = "413.payload-too-large"
 	codeContentType = "415.invalid-content-type"
 	codeInvalid     = "422.invalid-argument"
 	codeMissing     = "422.missing-argument"
+	codeMaxExceeded = "422.max-exceeded"
 	codeRateLimit   = "429.rate-limiting"
 	codeInternal    = "500.unknown"
 	codeUnavailable = "503.not-ready"
@@ -46,12 +49,11 @@ var titles = map[string]string{
 	codeKey:         "API Key Not Found",
 	codeRole:        "Role Not Found",
 	codeURI:         "URI Not Found",
-	codeMethod:      "Method Not Allowed",
 	codeDuplicate:   "Duplicate Found",
-	codeTooLarge:    "Payload Too Large",
 	codeContentType: "Invalid Content Type",
 	codeInvalid:     "Invalid Argument",
 	codeMissing:     "Missing Argument",
+	codeMaxExceeded: "Max Exceeded",
 	codeRateLimit:   "Too Many Requests",
 	codeInternal:    "Internal Error",
 	codeUnavailable: "Service Unavailable",
@@ -68,7 +70,7 @@ type apiError struct {
 	Extra  *errorExtra `json:"extra,omitempty"`
 
 	retryAfter time.Duration // 429: the Retry-After header
-	allow      string        // 405: the Allow header
+	allow      string        // a method not served: the Allow header
 	cause      error         // 5xx: logged, never sent
 }
 
@@ -116,7 +118,7 @@ func fromError(ctx errorContext, err error) *apiError {
 	case errors.As(err, &answer):
 		return answer
 	case errors.As(err, &tooBig):
-		return newError(http.StatusRequestEntityTooLarge, codeTooLarge, "the request body is larger than 1 MiB")
+		return newError(http.StatusUnprocessableEntity, codeMaxExceeded, "the request body is larger than 1 MiB")
 	case errors.Is(err, access.ErrUnauthenticated), errors.Is(err, access.ErrInvalidCredentials):
 		return newError(http.StatusUnauthorized, codeAuth, authDetail(err))
 	case errors.Is(err, access.ErrIPNotAllowed):

@@ -44,13 +44,25 @@ func TestErrors(t *testing.T) {
 		{"IP not allowed", call{method: "GET", path: BasePath, failure: &access.Failure{Err: access.ErrIPNotAllowed}}, 403, codeInvalidIP, ""},
 		{"rate limited", call{method: "GET", path: BasePath, failure: &access.Failure{Err: access.ErrRateLimited, RetryAfter: 1500 * time.Millisecond}}, 429, codeRateLimit, ""},
 		// Routing.
-		{"unknown path", call{method: "GET", path: "/v1/hubs/current/roles", as: managerA}, 404, codeURI, ""},
+		{"unknown path", call{method: "GET", path: "/v1/hubs/current/members", as: managerA}, 404, codeURI, ""},
 		{"other hub in the path", call{method: "GET", path: "/v1/hubs/hub-a/api-keys", as: managerA}, 404, codeURI, ""},
 		{"prefix only", call{method: "GET", path: BasePath + "x", as: managerA}, 404, codeURI, ""},
 		{"trailing slash", call{method: "GET", path: BasePath + "/", as: managerA}, 404, codeURI, ""},
 		{"nested", call{method: "GET", path: one + "/secret", as: managerA}, 404, codeURI, ""},
-		{"PUT on the collection", call{method: "PUT", path: BasePath, as: managerA}, 405, codeMethod, ""},
-		{"POST on a key", call{method: "POST", path: one, body: `{}`, as: managerA}, 405, codeMethod, ""},
+		// The product's enum has no 405: 404.uri with Allow.
+		{"PUT on the collection", call{method: "PUT", path: BasePath, as: managerA}, 404, codeURI, ""},
+		{"POST on a key", call{method: "POST", path: one, body: `{}`, as: managerA}, 404, codeURI, ""},
+		{"POST on the roles", call{method: "POST", path: RolesPath, body: `{}`, as: managerA}, 404, codeURI, ""},
+		{"DELETE on a role", call{method: "DELETE", path: RolesPath + "/" + strings.Repeat("a", 24), as: managerA}, 404, codeURI, ""},
+		{"a path under a role", call{method: "GET", path: RolesPath + "/" + strings.Repeat("a", 24) + "/x", as: managerA}, 404, codeURI, ""},
+		{"an unknown role", call{method: "GET", path: RolesPath + "/" + strings.Repeat("a", 24), as: managerA}, 404, codeRole, ""},
+		{"a role ID that is not one", call{method: "GET", path: RolesPath + "/manager", as: managerA}, 404, codeRole, ""},
+		{"roles without the capability", call{method: "GET", path: RolesPath, as: keyCaller(hubA, "invoices:read")}, 403, codePermissions, ""},
+		{"roles of another hub", call{method: "GET", path: RolesPath, hub: hubB, as: managerA}, 403, codeWrongHub, ""},
+		{"a role of another hub", call{method: "GET", path: RolesPath + "/" + f.roleB.ID, hub: hubB, as: managerA}, 403, codeWrongHub, ""},
+		{"roles: unknown sort", call{method: "GET", path: RolesPath + "?sort=rank", as: managerA}, 422, codeInvalid, ""},
+		{"roles: unknown filter", call{method: "GET", path: RolesPath + "?filter%5Bstate%5D=live", as: managerA}, 422, codeInvalid, ""},
+		{"roles: page[size] 0", call{method: "GET", path: RolesPath + "?page%5Bsize%5D=0", as: managerA}, 422, codeInvalid, ""},
 		// The hub.
 		{"no hub header", call{method: "GET", path: BasePath, hub: "-", as: managerA}, 422, codeMissing, ""},
 		{"bad hub header", call{method: "GET", path: BasePath, hub: "Hub_A", as: managerA}, 422, codeInvalid, ""},
@@ -79,9 +91,9 @@ func TestErrors(t *testing.T) {
 		// 409.
 		{"duplicate name", create(`{"name":"existing","role_id":"ROLE"}`), 409, codeDuplicate, "/name"},
 		{"rename to a taken name", call{method: "PATCH", path: BasePath + "/" + other, body: `{"name":"existing"}`, as: managerA}, 409, codeDuplicate, "/name"},
-		// 413.
-		{"body over 1 MiB", create(`{"name":"` + strings.Repeat("a", MaxBodyBytes) + `","role_id":"ROLE"}`), 413, codeTooLarge, ""},
-		{"patch over 1 MiB", patch(`{"ips":["` + strings.Repeat("1", MaxBodyBytes) + `"]}`), 413, codeTooLarge, ""},
+		// The product's enum has no 413: 422.max-exceeded.
+		{"body over 1 MiB", create(`{"name":"` + strings.Repeat("a", MaxBodyBytes) + `","role_id":"ROLE"}`), 422, codeMaxExceeded, ""},
+		{"patch over 1 MiB", patch(`{"ips":["` + strings.Repeat("1", MaxBodyBytes) + `"]}`), 422, codeMaxExceeded, ""},
 		// 415.
 		{"no content type", call{method: "POST", path: BasePath, body: `{}`, contentType: "-", as: managerA}, 415, codeContentType, ""},
 		{"text/plain", call{method: "POST", path: BasePath, body: `{}`, contentType: "text/plain", as: managerA}, 415, codeContentType, ""},
@@ -110,7 +122,9 @@ func TestErrors(t *testing.T) {
 		{"patch unknown field", patch(`{"secret":"x"}`), 422, codeInvalid, "/secret"},
 		{"patch id", patch(`{"id":"` + unknownID + `"}`), 422, codeInvalid, "/id"},
 		{"name empty", create(`{"name":"","role_id":"ROLE"}`), 422, codeInvalid, "/name"},
-		{"name with space", create(`{"name":"my key","role_id":"ROLE"}`), 422, codeInvalid, "/name"},
+		{"name with a line break", create(`{"name":"my\nkey","role_id":"ROLE"}`), 422, codeInvalid, "/name"},
+		{"name with NUL", create(`{"name":"my\u0000key","role_id":"ROLE"}`), 422, codeInvalid, "/name"},
+		{"name with a bidi isolate", create(`{"name":"a\u2066b","role_id":"ROLE"}`), 422, codeInvalid, "/name"},
 		{"name too long", create(`{"name":"` + strings.Repeat("a", keystore.MaxNameLen+1) + `","role_id":"ROLE"}`), 422, codeInvalid, "/name"},
 		{"name number", create(`{"name":5,"role_id":"ROLE"}`), 422, codeInvalid, "/name"},
 		{"name null", create(`{"name":null,"role_id":"ROLE"}`), 422, codeInvalid, "/name"},
@@ -162,9 +176,10 @@ func checkHeaders(t *testing.T, status int, res result) {
 		if res.header.Get("Retry-After") != "2" {
 			t.Errorf("Retry-After %q, want 2", res.header.Get("Retry-After"))
 		}
-	case 405:
-		if res.header.Get("Allow") == "" {
-			t.Error("405 without Allow")
+	case 404:
+		e := res.errorObject(t)
+		if strings.Contains(e["detail"].(string), "not served") && res.header.Get("Allow") == "" {
+			t.Error("a method not served without Allow")
 		}
 	case 403:
 		e := res.errorObject(t)

@@ -87,6 +87,9 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, req request) er
 		return e
 	}
 	n := keystore.NewKey{Name: body.name, AllowedIPs: body.ips}
+	if body.emptyIPs {
+		n.Attributes = map[string]string{ipsAttribute: "[]"}
+	}
 	// Validate before any store call, so bad input is a 422 whatever
 	// the role; the store checks again.
 	if err := keystore.ValidateNew(&n, h.now()); err != nil {
@@ -117,6 +120,14 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, req request) er
 		return e
 	}
 	u := keystore.KeyUpdate{Name: body.name, AllowedIPs: body.ips}
+	if body.ips != nil {
+		// [] is shown back as []; null and a list clear the record.
+		mark := ""
+		if body.emptyIPs {
+			mark = "[]"
+		}
+		u.Attributes = map[string]string{ipsAttribute: mark}
+	}
 	if err := keystore.ValidateUpdate(&u); err != nil {
 		return err
 	}

@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/apikey-operator/apikey-operator/internal/access"
+	"github.com/apikey-operator/apikey-operator/internal/dialect/hub/hubspec"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
 	"github.com/apikey-operator/apikey-operator/internal/keystore/keystoretest"
 )
@@ -137,6 +140,11 @@ func doHandler(t testing.TB, h http.Handler, c call) result {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r.WithContext(ctx))
 	res := result{status: w.Code, header: w.Header(), raw: w.Body.String()}
+	// Every answer of every test here must match the product's schema.
+	target := r.URL.RequestURI()
+	if err := schema(t).Validate(c.method, target, w.Code, w.Header(), w.Body.Bytes()); err != nil {
+		t.Errorf("%s %s → %d: the answer does not match the product's OpenAPI schema: %v\n%s", c.method, target, w.Code, err, w.Body)
+	}
 	if err := json.Unmarshal(w.Body.Bytes(), &res.body); err != nil {
 		t.Fatalf("%s %s: answer is not a JSON object: %v: %q", c.method, c.path, err, res.raw)
 	}
@@ -144,6 +152,22 @@ func doHandler(t testing.TB, h http.Handler, c call) result {
 		t.Errorf("%s %s: Content-Type %q", c.method, c.path, got)
 	}
 	return res
+}
+
+var (
+	schemaOnce sync.Once
+	validator  *hubspec.Validator
+	schemaErr  error
+)
+
+// schema is the validator of the product's OpenAPI files, loaded once.
+func schema(t testing.TB) *hubspec.Validator {
+	t.Helper()
+	schemaOnce.Do(func() { validator, schemaErr = hubspec.Load() })
+	if schemaErr != nil {
+		t.Fatal(schemaErr)
+	}
+	return validator
 }
 
 // data is the "data" member as an object.
@@ -228,3 +252,11 @@ func (f *fixture) keyCount(t testing.TB, hub string) int {
 	_ = keys
 	return n
 }
+
+// jsonEscape is s as the inside of a JSON string.
+func jsonEscape(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
+}
+
+func urlQuery(s string) string { return url.QueryEscape(s) }

@@ -1,12 +1,15 @@
 // Package hub serves the hub dialect: a container platform's public API
-// for a hub's API keys, /v1/hubs/current/api-keys[/{apikeyId}], with the
-// hub named by the X-Hub-Id header (a namespace). It only translates
+// for a hub's API keys, /v1/hubs/current/api-keys[/{apikeyId}], and the
+// roles they are given, /v1/hubs/current/roles[/{roleId}], with the hub
+// named by the X-Hub-Id header (a namespace). It only translates
 // shapes, status codes and errors; keystore.Store does the work and
 // internal/access decides who may do it.
 package hub
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,26 +97,44 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) error {
 
 // route finds the operation for a method and path.
 func route(method, path string) (operation, string, *apiError) {
-	rest, ok := strings.CutPrefix(path, BasePath)
-	switch {
-	case !ok:
-	case rest == "":
-		return pick(method, map[string]operation{http.MethodGet: (*handler).list, http.MethodPost: (*handler).create}, "GET, POST")
-	case len(rest) > 1 && rest[0] == '/' && !strings.Contains(rest[1:], "/"):
-		op, _, e := pick(method, map[string]operation{
-			http.MethodGet: (*handler).get, http.MethodPatch: (*handler).update, http.MethodDelete: (*handler).delete,
-		}, "GET, PATCH, DELETE")
-		return op, rest[1:], e
+	if rest, ok := strings.CutPrefix(path, BasePath); ok {
+		return routeIn(method, rest, map[string]operation{http.MethodGet: (*handler).list, http.MethodPost: (*handler).create},
+			map[string]operation{http.MethodGet: (*handler).get, http.MethodPatch: (*handler).update, http.MethodDelete: (*handler).delete})
 	}
-	return nil, "", newError(http.StatusNotFound, codeURI, "no such resource: the API keys are at "+BasePath+"[/{apikeyId}]")
+	if rest, ok := strings.CutPrefix(path, RolesPath); ok {
+		return routeIn(method, rest, map[string]operation{http.MethodGet: (*handler).listRoles},
+			map[string]operation{http.MethodGet: (*handler).getRole})
+	}
+	return nil, "", noSuchURI()
 }
 
-func pick(method string, ops map[string]operation, allow string) (operation, string, *apiError) {
+// routeIn routes what follows a collection's path: nothing (the
+// collection) or one segment (an item).
+func routeIn(method, rest string, collection, item map[string]operation) (operation, string, *apiError) {
+	switch {
+	case rest == "":
+		return pick(method, collection)
+	case len(rest) > 1 && rest[0] == '/' && !strings.Contains(rest[1:], "/"):
+		op, _, e := pick(method, item)
+		return op, rest[1:], e
+	}
+	return nil, "", noSuchURI()
+}
+
+func noSuchURI() *apiError {
+	return newError(http.StatusNotFound, codeURI, "no such resource: the API keys are at "+BasePath+"[/{apikeyId}], the roles at "+RolesPath+"[/{roleId}]")
+}
+
+// pick finds the method's operation. The product's error enum has no 405:
+// a method a path does not serve is its 404.uri, with the Allow header a
+// 405 would carry.
+func pick(method string, ops map[string]operation) (operation, string, *apiError) {
 	if op, ok := ops[method]; ok {
 		return op, "", nil
 	}
-	e := newError(http.StatusMethodNotAllowed, codeMethod, "the method "+quoteShort(method)+" is not allowed here; use "+allow)
-	e.allow = allow
+	allow := slices.Sorted(maps.Keys(ops))
+	e := newError(http.StatusNotFound, codeURI, "the method "+quoteShort(method)+" is not served here; use "+strings.Join(allow, ", "))
+	e.allow = strings.Join(allow, ", ")
 	return nil, "", e
 }
 
@@ -164,7 +185,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="apikey-operator"`)
 	case e.Status == http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", retryAfterSeconds(e.retryAfter))
-	case e.allow != "":
+	}
+	if e.allow != "" {
 		w.Header().Set("Allow", e.allow)
 	}
 	httpjson.Write(w, e.Status, "application/json", errorEnvelope{Error: e})

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"slices"
@@ -83,12 +84,17 @@ func strs(v any) []string {
 	return out
 }
 
+// ips left out or null answers null; [] answers [] (issue 13), on
+// create and on every later read.
 func TestCreateIPsShapes(t *testing.T) {
-	for _, ips := range []string{"", "null", "[]"} {
+	for ips, want := range map[string]string{"": "null", "null": "null", "[]": "[]", "[ ]": "[]", `["10.0.0.1"]`: `["10.0.0.1"]`} {
 		f := newFixture(t)
 		d := f.createKey(t, managerA, hubA, "k", f.manage.ID, ips)
-		if d["ips"] != nil {
-			t.Errorf("ips %q: want null, got %v", ips, d["ips"])
+		got, _ := json.Marshal(d["ips"])
+		read := f.do(t, call{method: "GET", path: BasePath + "/" + d["id"].(string), as: managerA}).data(t)
+		again, _ := json.Marshal(read["ips"])
+		if string(got) != want || string(again) != want {
+			t.Errorf("ips %q: answered %s, read back %s, want %s", ips, got, again, want)
 		}
 	}
 }
@@ -184,7 +190,7 @@ func TestPatch(t *testing.T) {
 		{"same name", `{"name":"k1"}`, "k1", []string{"10.0.0.1"}, ""},
 		{"ips replaced", `{"ips":["10.0.0.2","10.1.0.0/16"]}`, "k1", []string{"10.0.0.2", "10.1.0.0/16"}, ""},
 		{"ips null clears", `{"ips":null}`, "k1", nil, ""},
-		{"ips [] clears", `{"ips":[]}`, "k1", nil, ""},
+		{"ips [] clears and stays []", `{"ips":[]}`, "k1", []string{}, ""},
 		{"role changed", `{"role_id":"READER"}`, "k1", []string{"10.0.0.1"}, "reader"},
 		{"all fields", `{"name":"n2","role_id":"READER","ips":["::1"]}`, "n2", []string{"::1"}, "reader"},
 	}
@@ -209,7 +215,7 @@ func TestPatch(t *testing.T) {
 			}
 			// The store holds what the answer says.
 			got := f.do(t, call{method: "GET", path: BasePath + "/" + id, as: as}).data(t)
-			if got["name"] != d["name"] || !slices.Equal(strs(got["ips"]), strs(d["ips"])) || got["role_id"] != d["role_id"] {
+			if got["name"] != d["name"] || !slices.Equal(strs(got["ips"]), strs(d["ips"])) || (got["ips"] == nil) != (d["ips"] == nil) || got["role_id"] != d["role_id"] {
 				t.Errorf("stored %v, answered %v", got, d)
 			}
 		})

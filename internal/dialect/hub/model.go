@@ -57,14 +57,14 @@ type role struct {
 	Rank         int               `json:"rank"`
 	Identifier   string            `json:"identifier"`
 	Creator      creator           `json:"creator"`
-	Capabilities capabilities      `json:"capabilities"`
+	Capabilities roleCapabilities  `json:"capabilities"`
 	Extra        map[string]string `json:"extra,omitempty"`
 	HubID        string            `json:"hub_id"`
 	State        roleState         `json:"state"`
 	Events       events            `json:"events"`
 }
 
-type capabilities struct {
+type roleCapabilities struct {
 	All      bool     `json:"all"`
 	Specific []string `json:"specific"`
 }
@@ -92,8 +92,24 @@ const (
 	stateDeleted  = "deleted"
 )
 
-// noID stands for an unknown creator: the ID schema requires 24 hex digits.
+// noID stands for an unknown creator, and is the role_id of a key without
+// a role (made with kubectl or another dialect): the ID schema requires
+// 24 hex digits, and no role has this ID.
 const noID = "000000000000000000000000"
+
+// ipsAttribute, kept with a key (keystore.Key.Attributes), records that
+// the client set ips to [] rather than null or nothing, so the answers
+// show [] back. Both mean "any address" and store the same spec.
+const ipsAttribute = "hub.ips"
+
+// Extra keys of a Role.
+const (
+	extraDescription = "description"
+	// extraPermissions holds, comma-separated, the role's permissions
+	// that are not capabilities of the product (capabilities.specific may
+	// hold only those).
+	extraPermissions = "permissions"
+)
 
 // maskFill follows the key prefix in a masked secret: clearly not a
 // token, so it never verifies and secret scanners do not flag it.
@@ -106,14 +122,26 @@ func toAPIKey(k *keystore.Key, secret string) apiKey {
 		secret = k.KeyPrefix + maskFill
 	}
 	var ips []string
-	if len(k.AllowedIPs) > 0 {
+	switch {
+	case len(k.AllowedIPs) > 0:
 		ips = k.AllowedIPs
+	case k.Attributes[ipsAttribute] == "[]":
+		ips = []string{}
 	}
 	return apiKey{
 		ID: k.ID, HubID: k.Namespace, Name: k.Name, Creator: creatorOf(k.CreatedBy),
-		Secret: secret, RoleID: k.RoleID, IPs: ips, State: stateOf(k),
+		Secret: secret, RoleID: roleIDOf(k), IPs: ips, State: stateOf(k),
 		Events: events{Created: k.CreatedAt.UTC(), Updated: k.UpdatedAt.UTC()},
 	}
+}
+
+// roleIDOf is the key's role_id: its role's ID, or noID for a key made
+// without a role.
+func roleIDOf(k *keystore.Key) string {
+	if k.RoleID == "" {
+		return noID
+	}
+	return k.RoleID
 }
 
 // toDeleted shows a key that a DELETE has just removed.
@@ -174,19 +202,33 @@ func digestID(s string) string {
 	return hex.EncodeToString(sum[:12])
 }
 
-// toRole shows an ApiKeyRole as the product's Role.
+// toRole shows an ApiKeyRole as the product's Role: "*" is all: true,
+// permissions that are capabilities of the product go to
+// capabilities.specific, and any other (invoices:read) to
+// extra.permissions, comma-separated, since the schema allows only its
+// capabilities in specific.
 func toRole(r *keystore.Role) role {
-	caps := capabilities{Specific: []string{}}
+	caps := roleCapabilities{Specific: []string{}}
+	var other []string
 	for _, p := range r.Permissions {
-		if p == "*" {
+		switch {
+		case p == "*":
 			caps.All = true
-			continue
+		case capabilitySet[p]:
+			caps.Specific = append(caps.Specific, p)
+		default:
+			other = append(other, p)
 		}
-		caps.Specific = append(caps.Specific, p)
 	}
 	var extra map[string]string
-	if r.Description != "" {
-		extra = map[string]string{"description": r.Description}
+	if r.Description != "" || len(other) > 0 {
+		extra = map[string]string{}
+		if r.Description != "" {
+			extra[extraDescription] = r.Description
+		}
+		if len(other) > 0 {
+			extra[extraPermissions] = strings.Join(other, ",")
+		}
 	}
 	created := r.CreatedAt.UTC()
 	return role{

@@ -86,14 +86,18 @@ func TestKubectlKeyShape(t *testing.T) {
 	}
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
-	if !slices.Equal(keysOf(m), apiKeyFields) || m["role_id"] != "" || m["ips"] != nil || obj(m, "creator")["id"] != noID || obj(m, "creator")["type"] != "platform" {
+	if !slices.Equal(keysOf(m), apiKeyFields) || m["role_id"] != noID || m["ips"] != nil || obj(m, "creator")["id"] != noID || obj(m, "creator")["type"] != "platform" {
 		t.Errorf("%s", b)
 	}
 }
 
 func TestRoleCapabilities(t *testing.T) {
-	r := toRole(&keystore.Role{ID: "r", Name: "ops", Namespace: hubA, Description: "ops team", Permissions: []string{"a:read", "*", "b:write"}})
-	if !r.Capabilities.All || !slices.Equal(r.Capabilities.Specific, []string{"a:read", "b:write"}) || r.Extra["description"] != "ops team" {
+	// Only the product's capabilities go to specific; other permissions
+	// to extra.permissions; "*" is all.
+	r := toRole(&keystore.Role{ID: "r", Name: "ops", Namespace: hubA, Description: "ops team",
+		Permissions: []string{"a:read", "*", "api-keys-manage", "b:write", "payments/read", "dns-view"}})
+	if !r.Capabilities.All || !slices.Equal(r.Capabilities.Specific, []string{"api-keys-manage", "dns-view"}) ||
+		r.Extra["description"] != "ops team" || r.Extra["permissions"] != "a:read,b:write,payments/read" {
 		t.Errorf("%+v", r)
 	}
 	r = toRole(&keystore.Role{ID: "r", Name: "none"})

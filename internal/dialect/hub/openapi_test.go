@@ -3,7 +3,9 @@ package hub
 import (
 	"encoding/json"
 	"maps"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -26,7 +28,8 @@ func TestOpenAPI(t *testing.T) {
 	if doc.OpenAPI != "3.1.0" {
 		t.Errorf("openapi %q", doc.OpenAPI)
 	}
-	ops := map[string][]string{BasePath: {"get", "post"}, BasePath + "/{apikeyId}": {"delete", "get", "patch"}}
+	ops := map[string][]string{BasePath: {"get", "post"}, BasePath + "/{apikeyId}": {"delete", "get", "patch"},
+		RolesPath: {"get"}, RolesPath + "/{roleId}": {"get"}}
 	for path, methods := range ops {
 		if got := slices.Sorted(maps.Keys(doc.Paths[path])); !slices.Equal(got, methods) {
 			t.Errorf("%s: %v, want %v", path, got, methods)
@@ -53,6 +56,37 @@ func TestOpenAPI(t *testing.T) {
 	_ = json.Unmarshal(doc.Comps.Schemas["Error"].Properties["code"], &codes)
 	if got := slices.Sorted(maps.Keys(titles)); !slices.Equal(got, slices.Sorted(slices.Values(codes.Enum))) {
 		t.Errorf("error codes: document %v, handler %v", codes.Enum, got)
+	}
+}
+
+// Every code the handler answers is in the product's own Error.yml enum,
+// and every capability the Role shows in the product's Capability.yml:
+// read from the vendored files, not from our document.
+func TestCodesAreTheProducts(t *testing.T) {
+	errYML, err := os.ReadFile("hubspec/openapi/components/schemas/errors/Error.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for code := range titles {
+		if !strings.Contains(string(errYML), "\n      - "+code+"\n") {
+			t.Errorf("%s is not in the product's Error.yml", code)
+		}
+	}
+	capYML, err := os.ReadFile("hubspec/openapi/components/schemas/common/Capability.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(capYML), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "- "); ok {
+			if !capabilitySet[strings.Trim(v, `"`)] {
+				t.Errorf("capability %s missing from capabilities", v)
+			}
+			n++
+		}
+	}
+	if n != len(capabilities) {
+		t.Errorf("Capability.yml has %d values, capabilities %d", n, len(capabilities))
 	}
 }
 

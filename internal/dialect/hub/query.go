@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
 )
@@ -36,7 +37,7 @@ var sortFields = map[string]keyOrder{
 	"created": func(a, b *keystore.Key) int { return a.CreatedAt.Compare(b.CreatedAt) },
 	"updated": func(a, b *keystore.Key) int { return a.UpdatedAt.Compare(b.UpdatedAt) },
 	"state":   func(a, b *keystore.Key) int { return cmp.Compare(currentState(a.State), currentState(b.State)) },
-	"role_id": func(a, b *keystore.Key) int { return cmp.Compare(a.RoleID, b.RoleID) },
+	"role_id": func(a, b *keystore.Key) int { return cmp.Compare(roleIDOf(a), roleIDOf(b)) },
 }
 
 var sortNames = sortedNames(sortFields)
@@ -146,32 +147,9 @@ func matchAll(filters []func(*keystore.Key) bool) func(*keystore.Key) bool {
 
 // parseSort reads "sort=-created,name" or "sort=-created&sort=name".
 func (q *listQuery) parseSort(name string, values []string) *apiError {
-	if name != "sort" {
-		return invalidArg("unknown query parameter " + strconv.Quote(name) + ": use sort=<field>,-<field>")
-	}
-	var orders []keyOrder
-	var fields []keystore.SortField
-	seen := map[string]bool{}
-	for _, v := range values {
-		if v == "" {
-			continue
-		}
-		for _, item := range strings.Split(v, ",") {
-			field, desc := strings.CutPrefix(item, "-")
-			order, ok := sortFields[field]
-			switch {
-			case !ok:
-				return invalidArg("sort: unknown sort field " + quoteShort(item) + "; use one of " + sortNames + ", with '-' in front to sort descending")
-			case seen[field]:
-				return invalidArg("sort: the field " + strconv.Quote(field) + " is given more than once")
-			}
-			seen[field] = true
-			if desc {
-				order = reverse(order)
-			}
-			orders = append(orders, order)
-			fields = append(fields, keystore.SortField{Field: field, Desc: desc})
-		}
+	orders, fields, e := parseSortOrders(name, values, sortFields, sortNames)
+	if e != nil {
+		return e
 	}
 	if len(orders) > 0 {
 		q.opts.Less = lessBy(orders)
@@ -184,7 +162,39 @@ func (q *listQuery) parseSort(name string, values []string) *apiError {
 	return nil
 }
 
-func reverse(o keyOrder) keyOrder { return func(a, b *keystore.Key) int { return o(b, a) } }
+// parseSortOrders reads the sort parameter against a resource's sort
+// fields: the orders to apply in turn, and the fields they sort by.
+func parseSortOrders[O ~func(a, b T) int, T any](name string, values []string, known map[string]O, names string) ([]O, []keystore.SortField, *apiError) {
+	if name != "sort" {
+		return nil, nil, invalidArg("unknown query parameter " + strconv.Quote(name) + ": use sort=<field>,-<field>")
+	}
+	var orders []O
+	var fields []keystore.SortField
+	seen := map[string]bool{}
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		for _, item := range strings.Split(v, ",") {
+			field, desc := strings.CutPrefix(item, "-")
+			order, ok := known[field]
+			switch {
+			case !ok:
+				return nil, nil, invalidArg("sort: unknown sort field " + quoteShort(item) + "; use one of " + names + ", with '-' in front to sort descending")
+			case seen[field]:
+				return nil, nil, invalidArg("sort: the field " + strconv.Quote(field) + " is given more than once")
+			}
+			seen[field] = true
+			if desc {
+				asc := order
+				order = func(a, b T) int { return asc(b, a) }
+			}
+			orders = append(orders, order)
+			fields = append(fields, keystore.SortField{Field: field, Desc: desc})
+		}
+	}
+	return orders, fields, nil
+}
 
 // lessBy orders by the fields in turn, then by ID so pages are stable.
 func lessBy(orders []keyOrder) func(a, b *keystore.Key) bool {
@@ -256,7 +266,7 @@ func parseFilter(name string, values []string) (func(*keystore.Key) bool, *apiEr
 		return nil, invalidArg(name + " is given more than once")
 	}
 	v := values[0]
-	if len(v) > keystore.MaxNameLen {
+	if utf8.RuneCountInString(v) > keystore.MaxNameLen {
 		return nil, invalidArg(name + ": at most " + strconv.Itoa(keystore.MaxNameLen) + " characters")
 	}
 	switch field {
@@ -275,7 +285,7 @@ func parseFilter(name string, values []string) (func(*keystore.Key) bool, *apiEr
 		if !ok {
 			return nil, invalidArg("filter[role_id] must be a role ID: 24 hexadecimal characters")
 		}
-		return func(k *keystore.Key) bool { return k.RoleID == id }, nil
+		return func(k *keystore.Key) bool { return roleIDOf(k) == id }, nil
 	case "state":
 		return parseStateFilter(v)
 	}

@@ -126,7 +126,7 @@ func checkProblem(t *testing.T, w *httptest.ResponseRecorder, path string) probl
 	if p.Status != w.Code || p.Title != http.StatusText(w.Code) || p.Type == "" || p.Detail == "" {
 		t.Errorf("problem %+v does not match status %d", p, w.Code)
 	}
-	if u, err := url.Parse(path); path != "" && (err != nil || p.Instance != u.Path) {
+	if u, err := url.Parse(path); path != "" && (err != nil || p.Instance != u.EscapedPath()) {
 		t.Errorf("instance %q, want the request path %q", p.Instance, path)
 	}
 	return p

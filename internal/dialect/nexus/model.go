@@ -12,7 +12,9 @@ import (
 )
 
 // createRequest is the vendor's request payload: every field optional and
-// nullable, so each is a pointer and null means "not sent".
+// nullable, so each is a pointer and null means "not sent". It is bound as
+// the vendor's ASP.NET server binds it (httpjson.DecodeAsASPNET): names
+// ignoring case, unknown members ignored.
 type createRequest struct {
 	ID          *string `json:"id"`
 	RoleID      *string `json:"roleId"`
@@ -47,9 +49,9 @@ func (c *createRequest) newKey() (keystore.NewKey, error) {
 		n.Token = *c.Secret
 	}
 	if c.ExpiresAt != nil {
-		t, err := time.Parse(time.RFC3339, *c.ExpiresAt)
-		if err != nil {
-			return n, badField("expiresAt", "must be an RFC 3339 date-time such as 2030-01-31T00:00:00Z")
+		t, ok := parseDateTime(*c.ExpiresAt)
+		if !ok {
+			return n, badField("expiresAt", "must be a date-time such as 2030-01-31T00:00:00Z, 2030-01-31T00:00:00.1234567+02:00, 2030-01-31T00:00:00 (UTC) or 2030-01-31 (midnight UTC)")
 		}
 		n.ExpiresAt = &t
 	}

@@ -135,7 +135,8 @@ func (h *handler) namespace(r *http.Request) (string, error) {
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request, ns, _ string) error {
 	var req createRequest
-	if err := httpjson.Decode(r, &req); err != nil {
+	// The vendor's server is ASP.NET Core: bind as it does.
+	if err := httpjson.DecodeAsASPNET(r, &req); err != nil {
 		return err
 	}
 	nk, err := req.newKey()
@@ -188,7 +189,8 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request, ns, id string) 
 }
 
 // validateID refuses an id in a path that no key can have, with the
-// store's own rule for names.
+// store's own rule for names: any text of up to 128 characters without
+// control characters (ops@example.com, tenant:42), URL-encoded in the path.
 func validateID(id string) error {
 	return keystore.ValidateName(id)
 }

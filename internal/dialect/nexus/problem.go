@@ -56,7 +56,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Title:    http.StatusText(status),
 		Detail:   detail,
 		Status:   status,
-		Instance: r.URL.Path,
+		Instance: r.URL.EscapedPath(), // a URI reference: escaped as sent
 	})
 }
 

@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"net/http"
+	"regexp"
 	"slices"
 
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
@@ -15,15 +16,24 @@ type createRequest struct {
 	Permissions []string `json:"permissions"`
 }
 
-// newKey translates the request. The store checks the characters and
-// lengths; this checks what it cannot see: a missing name (which the
-// store would generate) and repeated permissions.
+// createNameRE is the product's rule for the names it creates: letters,
+// digits, '-', '_' and '.'. Keys made elsewhere may have any name the
+// store allows (keystore.ValidateName); this dialect shows and addresses
+// them all, but creates only these.
+var createNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// newKey translates the request. The store checks lengths and the
+// characters any key name may hold; this checks what it cannot see: a
+// missing name (which the store would generate), the product's narrower
+// characters, and repeated permissions.
 func (c *createRequest) newKey() (keystore.NewKey, error) {
 	switch {
 	case c.Name == nil:
 		return keystore.NewKey{}, errorf(http.StatusBadRequest, "name is required")
 	case *c.Name == "":
 		return keystore.NewKey{}, errorf(http.StatusBadRequest, "name must not be empty")
+	case len(*c.Name) <= keystore.MaxNameLen && !createNameRE.MatchString(*c.Name):
+		return keystore.NewKey{}, errorf(http.StatusBadRequest, "name: may contain only letters, digits, '-', '_' and '.' (for example billing-service_prod.v2)")
 	}
 	if err := checkPermissions(c.Permissions); err != nil {
 		return keystore.NewKey{}, err

@@ -108,6 +108,8 @@ func RunConformance(t *testing.T, newFixture NewFixture) {
 		{"Escalation", escalation},
 		{"Paging", paging},
 		{"UpdateAndDelete", updateAndDelete},
+		{"FreeTextNames", freeTextNames},
+		{"ListRoles", listRoles},
 	} {
 		t.Run(spec.name, func(t *testing.T) { spec.run(t, newFixture(t, authz)) })
 	}
@@ -202,12 +204,15 @@ func invalidChangesNothing(t *testing.T, f Fixture) {
 	admin := userCtx("admin")
 	past := time.Now().Add(-time.Hour)
 	for what, n := range map[string]keystore.NewKey{
-		"a name with '/'":           {Name: "billing/prod"},
-		"a permission with a space": {Permissions: []string{"invoices read"}},
-		"a bad CIDR":                {AllowedIPs: []string{"10.0.0.0/33"}},
-		"a duplicate permission":    {Permissions: []string{"a:read", "a:read"}},
-		"an expiry in the past":     {ExpiresAt: &past},
-		"a guessable secret":        {Token: strings.Repeat("a", 40)},
+		"a name with a line break":   {Name: "billing\nprod"},
+		"a name with a bidi control": {Name: "billing\u202eprod"},
+		"a name over 128 characters": {Name: strings.Repeat("é", keystore.MaxNameLen+1)},
+		"a permission with '//'":     {Permissions: []string{"payments//read"}},
+		"a permission with a space":  {Permissions: []string{"invoices read"}},
+		"a bad CIDR":                 {AllowedIPs: []string{"10.0.0.0/33"}},
+		"a duplicate permission":     {Permissions: []string{"a:read", "a:read"}},
+		"an expiry in the past":      {ExpiresAt: &past},
+		"a guessable secret":         {Token: strings.Repeat("a", 40)},
 	} {
 		_, err := f.Store.Create(admin, Scopes, f.A, n)
 		wantInvalid(t, what, err)
@@ -413,4 +418,53 @@ func updateAndDelete(t *testing.T, f Fixture) {
 		return nil
 	})
 	count(t, f, f.A, 0)
+}
+
+// freeTextNames: a name is any text without control characters, kept
+// byte for byte, unique exactly (issue 13).
+func freeTextNames(t *testing.T, f Fixture) {
+	admin := userCtx("admin")
+	names := []string{"CI Deploy (prod)", "ci deploy (prod)", "Déploiement", "ops@example.com", "tenant:42", "a/b"}
+	for _, n := range names {
+		if _, err := f.Store.Create(admin, Scopes, f.A, keystore.NewKey{Name: n, Permissions: []string{"payments/read", "billing@eu"}}); err != nil {
+			t.Fatalf("create %q: %v", n, err)
+		}
+	}
+	for _, n := range names {
+		if k := get(t, f, f.A, keystore.ByName(n)); k.Name != n {
+			t.Errorf("get %q: name %q", n, k.Name)
+		}
+	}
+	_, err := f.Store.Create(admin, Scopes, f.A, keystore.NewKey{Name: "CI Deploy (prod)"})
+	wantErr(t, "the same free-text name twice", err, keystore.ErrConflict)
+	count(t, f, f.A, len(names))
+}
+
+// listRoles: the namespace's roles by name, authorised as a list of keys.
+func listRoles(t *testing.T, f Fixture) {
+	f.AddRole(t, f.A, "zeta", "payments/read")
+	f.AddRole(t, f.A, "alpha", "*")
+	f.AddRole(t, f.B, "theirs", "*")
+	var roles []*keystore.Role
+	eventually(t, "both roles listed", func() (err error) {
+		roles, err = f.Store.ListRoles(userCtx("viewer"), Scopes, f.A)
+		if err == nil && len(roles) != 2 {
+			err = fmt.Errorf("%d roles", len(roles))
+		}
+		return err
+	})
+	if roles[0].Name != "alpha" || roles[1].Name != "zeta" || roles[1].Permissions[0] != "payments/read" || roles[0].ID == "" || roles[0].Namespace != f.A {
+		t.Errorf("roles %+v %+v", roles[0], roles[1])
+	}
+	_, err := f.Store.ListRoles(keyCtx(f.B, "other", "*"), Scopes, f.A)
+	wantErr(t, "another namespace's key", err, access.ErrOtherNamespace)
+	_, err = f.Store.ListRoles(keyCtx(f.A, "noscope", "invoices:read"), Scopes, f.A)
+	wantErr(t, "a key without the read scope", err, access.ErrForbidden)
+	_, err = f.Store.ListRoles(userCtx("nobody"), Scopes, f.A)
+	wantErr(t, "a user without RBAC", err, access.ErrForbidden)
+	if _, err := f.Store.ListRoles(keyCtx(f.A, "reader", "tenant.apiKey:read"), Scopes, f.A); err != nil {
+		t.Errorf("a key with the read scope: %v", err)
+	}
+	_, err = f.Store.ListRoles(userCtx("admin"), Scopes, f.Missing)
+	wantErr(t, "a namespace that does not exist", err, keystore.ErrNamespaceNotFound)
 }

@@ -311,3 +311,18 @@ func (s *Store) GetRole(ctx context.Context, sc access.Scopes, ns string, ref ke
 	out := *r
 	return &out, nil
 }
+
+func (s *Store) ListRoles(ctx context.Context, sc access.Scopes, ns string) ([]*keystore.Role, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.authorize(ctx, sc, ns, access.List); err != nil {
+		return nil, err
+	}
+	out := make([]*keystore.Role, 0, len(s.roles[ns]))
+	for _, r := range s.roles[ns] {
+		c := *r
+		out = append(out, &c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
