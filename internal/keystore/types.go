@@ -22,8 +22,8 @@ type Key struct {
 	ObjectName string
 	// ID is a stable 24-hex-digit identifier derived from the object's UID.
 	ID string
-	// Name is the display name (spec.name): letters, digits, '-', '_', '.';
-	// unique in the namespace.
+	// Name is the display name (spec.name): free text without control
+	// characters (ValidateName); unique in the namespace, exactly.
 	Name        string
 	Description string
 	// Role is the ApiKeyRole's name and RoleID its ID; empty when none.
