@@ -141,6 +141,11 @@ var _ = Describe("Names, ids and permissions as real clients write them", Ordere
 		}).Should(Equal(200))
 		Expect(p.json()["data"].(map[string]any)["name"]).To(Equal("CI Deploy (staging)"))
 		Expect(p.json()["data"].(map[string]any)["ips"]).To(Equal([]any{}))
+		// The store answers a DELETE from its cache: wait until it has the
+		// rename, so the answer's name is the new one.
+		Eventually(func() any {
+			return client.send(getReq(hubColl+"/"+id, h...)).json()["data"].(map[string]any)["name"]
+		}).Should(Equal("CI Deploy (staging)"))
 		var d response
 		Eventually(func() int {
 			d = client.send(request{method: "DELETE", path: hubColl + "/" + id, headers: h})
