@@ -133,7 +133,7 @@ type bench struct {
 	tlsConf  *tls.Config
 	// apiserver is the API server process the REST list runs against,
 	// serving HTTPS on secure.
-	apiserver *proc
+	apiserver *operatorProc
 	secure    string
 }
 

@@ -444,7 +444,7 @@ func (b *bench) controller(ctx context.Context) error {
 	return b.resync(ctx)
 }
 
-func (b *bench) heapMiB(ctx context.Context, p *proc) float64 {
+func (b *bench) heapMiB(ctx context.Context, p *operatorProc) float64 {
 	v, err := scrape(ctx, b.scraper, p.metricsURL(), "go_memstats_heap_inuse_bytes")
 	if err != nil {
 		return 0
@@ -614,7 +614,7 @@ func (b *bench) startup(ctx context.Context) error {
 }
 
 // waitIndexed polls apikey_keys until the index holds n keys.
-func (b *bench) waitIndexed(ctx context.Context, p *proc, n int) (time.Duration, error) {
+func (b *bench) waitIndexed(ctx context.Context, p *operatorProc, n int) (time.Duration, error) {
 	url := p.metricsURL()
 	for {
 		v, err := scrape(ctx, b.scraper, url, "apikey_keys")

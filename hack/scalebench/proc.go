@@ -10,75 +10,48 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/apikey-operator/apikey-operator/internal/devenv/proc"
 )
 
-// proc is an operator process the benchmark started, in its own process
-// group so that stopping it stops nothing else.
-type proc struct {
-	cmd     *exec.Cmd
+// operatorProc is an operator process the benchmark started, in its own
+// process group so that stopping it stops nothing else.
+type operatorProc struct {
+	*proc.Process
 	started time.Time
-	done    chan struct{}
 	metrics string // host:port of its Prometheus endpoint
 }
 
-func startProc(log io.Writer, bin string, args ...string) (*proc, error) {
+func startProc(log io.Writer, bin string, args ...string) (*operatorProc, error) {
 	return startProcEnv(log, nil, bin, args...)
 }
 
 // startProcEnv starts the process with env added to this one's.
-func startProcEnv(log io.Writer, env []string, bin string, args ...string) (*proc, error) {
+func startProcEnv(log io.Writer, env []string, bin string, args ...string) (*operatorProc, error) {
 	metrics, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	args = append(args, "--metrics-bind-address", metrics)
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p := &proc{cmd: cmd, done: make(chan struct{}), metrics: metrics}
-	p.started = time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+	started := time.Now()
+	p, err := proc.Start(bin, append(args, "--metrics-bind-address", metrics), proc.Options{Out: log, Env: env})
+	if err != nil {
+		return nil, err
 	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	return p, nil
+	return &operatorProc{Process: p, started: started, metrics: metrics}, nil
 }
 
 // stop sends SIGTERM to the process's group, SIGKILL after 10 s.
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
+func (p *operatorProc) stop() { _ = p.Stop(10 * time.Second) }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *operatorProc) exited() bool { return p.Exited() }
 
 // rssMiB reads VmRSS from /proc/<pid>/status.
-func (p *proc) rssMiB() (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func (p *operatorProc) rssMiB() (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
 		return 0, err
 	}
@@ -114,7 +87,7 @@ func (p *proc) rssSplit() (anon, file float64) {
 
 // rssMedian samples RSS n times, a second apart, and returns the median.
 // The operator exposes no forced GC, so a median of samples stands in.
-func (p *proc) rssMedian(n int) (float64, error) {
+func (p *operatorProc) rssMedian(n int) (float64, error) {
 	var s []float64
 	for i := range n {
 		if i > 0 {

@@ -63,4 +63,4 @@ func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // metricsURL is the process's metrics endpoint.
-func (p *proc) metricsURL() string { return "https://" + p.metrics + "/metrics" }
+func (p *operatorProc) metricsURL() string { return "https://" + p.metrics + "/metrics" }

@@ -7,16 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/apikey-operator/apikey-operator/internal/devenv/proc"
 )
 
 // Env is a running local control plane.
@@ -246,64 +245,9 @@ func (e *Env) AddUser(name string, groups ...string) (*rest.Config, error) {
 	return u.Config(), nil
 }
 
-// Process is a child process in its own process group, so a Ctrl-C at the
-// terminal reaches only the runner, which stops children in order.
-type Process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
-// StartProcess runs a command with its output to w.
-func StartProcess(w io.Writer, name string, args ...string) (*Process, error) {
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", filepath.Base(name), err)
-	}
-	p := &Process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// Done is closed when the process has exited.
-func (p *Process) Done() <-chan struct{} { return p.done }
-
-// Err is the process's exit error, once Done is closed.
-func (p *Process) Err() error { return p.err }
-
-// Stop sends SIGTERM to the process group, and SIGKILL after grace.
-func (p *Process) Stop(grace time.Duration) error {
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(grace):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-		return errors.New("did not stop within the grace period; killed")
-	}
-}
-
-// Kill sends SIGKILL to the process group, as a node failure or the OOM
-// killer would, and waits until the process has exited.
-func (p *Process) Kill() {
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
-}
-
 // WaitFor polls check until it returns true, the context ends or the
 // process exits.
-func WaitFor(ctx context.Context, p *Process, every time.Duration, check func(context.Context) (bool, error)) error {
+func WaitFor(ctx context.Context, p *proc.Process, every time.Duration, check func(context.Context) (bool, error)) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

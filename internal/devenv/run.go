@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/devenv/proc"
 )
 
 // RunOptions say where `make run` finds its pieces.
@@ -67,7 +68,7 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 		return err
 	}
 	defer logFile.Close()
-	operator, err := StartProcess(logFile, filepath.Join(o.BinDir, "apikey-operator"), operatorArgs(env, kubeconfig)...)
+	operator, err := proc.Start(filepath.Join(o.BinDir, "apikey-operator"), operatorArgs(env, kubeconfig), proc.Options{Out: logFile})
 	if err != nil {
 		return fmt.Errorf("%w (run `make build`)", err)
 	}
@@ -163,7 +164,7 @@ func runTo(out io.Writer, name string, args ...string) error {
 }
 
 // waitListening waits until something accepts connections on addr.
-func waitListening(ctx context.Context, p *Process, addr string) error {
+func waitListening(ctx context.Context, p *proc.Process, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return WaitFor(ctx, p, 100*time.Millisecond, func(context.Context) (bool, error) {
@@ -177,7 +178,7 @@ func waitListening(ctx context.Context, p *Process, addr string) error {
 }
 
 // waitKeysReady waits until every ApiKey in the namespace is Ready.
-func waitKeysReady(ctx context.Context, env *Env, operator *Process, namespace string) error {
+func waitKeysReady(ctx context.Context, env *Env, operator *proc.Process, namespace string) error {
 	c, err := client.New(env.Config, client.Options{Scheme: Scheme()})
 	if err != nil {
 		return err

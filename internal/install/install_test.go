@@ -32,6 +32,7 @@ import (
 	accessv1 "github.com/apikey-operator/apikey-operator/api/access/v1alpha1"
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
+	"github.com/apikey-operator/apikey-operator/internal/devenv/proc"
 )
 
 // The ServiceAccounts the chart creates.
@@ -195,7 +196,7 @@ func (s *scenario) start(t *testing.T, name string, local ...string) {
 	args = append(args, local...)
 	logs := &syncBuffer{}
 	s.logs[name] = logs
-	p, err := devenv.StartProcess(logs, operatorBinary(t), args...)
+	p, err := proc.Start(operatorBinary(t), args, proc.Options{Out: logs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
-	"github.com/apikey-operator/apikey-operator/internal/devenv"
+	"github.com/apikey-operator/apikey-operator/internal/devenv/proc"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
@@ -125,13 +125,13 @@ var _ = Describe("Crash safety", func() {
 		out, err := build.CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), string(out))
 		var logBuf testkit.SyncBuffer
-		run := func() *devenv.Process {
-			p, err := devenv.StartProcess(&logBuf, bin, "controller", "--kubeconfig", env.Kubeconfig, "--disable-webhooks",
-				"--watch-namespaces", ns, "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--zap-log-level", "debug")
+		run := func() *proc.Process {
+			p, err := proc.Start(bin, []string{"controller", "--kubeconfig", env.Kubeconfig, "--disable-webhooks",
+				"--watch-namespaces", ns, "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--zap-log-level", "debug"}, proc.Options{Out: &logBuf})
 			Expect(err).NotTo(HaveOccurred())
 			return p
 		}
-		kill := func(p *devenv.Process) { p.Kill() }
+		kill := func(p *proc.Process) { p.Kill() }
 		n := envInt("HARDENING_KILL_KEYS", 30)
 		rounds := envInt("HARDENING_KILL_ROUNDS", 1)
 

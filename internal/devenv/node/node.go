@@ -31,6 +31,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
+	"github.com/apikey-operator/apikey-operator/internal/devenv/proc"
 )
 
 // The node's fixed addresses: they exist only inside the e2e's network
@@ -73,7 +74,7 @@ type Config struct {
 // Node is a running node.
 type Node struct {
 	cfg   Config
-	procs []*proc
+	procs []component
 	pki   string
 	// Kubeconfig is an admin (system:masters) kubeconfig; Config the same
 	// as a rest.Config.
@@ -485,11 +486,10 @@ func httpOK(url string) error {
 	return nil
 }
 
-// proc is one component.
-type proc struct {
+// component is one running part of the node.
+type component struct {
 	name string
-	cmd  *exec.Cmd
-	done chan struct{}
+	*proc.Process
 }
 
 func (n *Node) start(name string, args ...string) error { return n.startEnv(name, nil, args...) }
@@ -502,18 +502,13 @@ func (n *Node) startEnv(name string, env []string, args ...string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(n.bin(name), args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = append(os.Environ(), env...)
 	// Its own process group, and killed if this process dies first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(n.bin(name), args, proc.Options{Out: log, Env: env, DieWithParent: true, OnExit: func() { log.Close() }})
+	if err != nil {
 		log.Close()
-		return fmt.Errorf("start %s: %w", name, err)
+		return err
 	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); log.Close(); close(p.done) }()
-	n.procs = append(n.procs, p)
+	n.procs = append(n.procs, component{name: name, Process: p})
 	return nil
 }
 
@@ -522,10 +517,8 @@ func (n *Node) startEnv(name string, env []string, args ...string) error {
 func (n *Node) Exited() []string {
 	var gone []string
 	for _, p := range n.procs {
-		select {
-		case <-p.done:
-			gone = append(gone, fmt.Sprintf("%s (%s)", p.name, p.cmd.ProcessState))
-		default:
+		if p.Exited() {
+			gone = append(gone, fmt.Sprintf("%s (%s)", p.name, p.State()))
 		}
 	}
 	return gone
@@ -539,29 +532,14 @@ func (n *Node) Exited() []string {
 func (n *Node) Stop() {
 	for i := len(n.procs) - 1; i >= 0; i-- {
 		if n.procs[i].name == "kubelet" {
-			n.procs[i].stop(10 * time.Second)
+			_ = n.procs[i].Stop(10 * time.Second)
 		}
 	}
 	if err := KillCgroup(n.cfg.CgroupRoot); err != nil {
 		n.progress("stop: %v", err)
 	}
 	for i := len(n.procs) - 1; i >= 0; i-- {
-		n.procs[i].stop(15 * time.Second)
-	}
-}
-
-func (p *proc) stop(grace time.Duration) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
+		_ = n.procs[i].Stop(15 * time.Second)
 	}
 }
 
