@@ -98,31 +98,39 @@ func (s *Kube) checkUpdate(ctx context.Context, key *keysv1.ApiKey, u *KeyUpdate
 }
 
 // widens tells whether an update lets the key do more than before apart
-// from its permissions: enable it, lift or widen its IP allowlist, or push
-// its expiry later.
+// from its permissions (Widens).
 func widens(key *keysv1.ApiKey, u *KeyUpdate) bool {
-	if u.Enabled != nil && *u.Enabled && key.Spec.Enabled != nil && !*key.Spec.Enabled {
+	expires, _ := key.Expiry()
+	return Widens(key.IsEnabled(), fromIPs(key.Spec.AllowedIPs), expires, u)
+}
+
+// Widens tells whether an update lets a key that is enabled or not, with
+// this IP allowlist and expiry (zero: unknown), do more than before apart
+// from its permissions: enable it, lift or widen its IP allowlist, or push
+// its expiry later. Such an update must pass the no-escalation check of a
+// create; every store applies the rule through this one function.
+func Widens(enabled bool, allowedIPs []string, expires time.Time, u *KeyUpdate) bool {
+	if u.Enabled != nil && *u.Enabled && !enabled {
 		return true
 	}
-	if u.AllowedIPs != nil && !withinAllowlist(*u.AllowedIPs, key.Spec.AllowedIPs) {
+	if u.AllowedIPs != nil && !withinAllowlist(*u.AllowedIPs, allowedIPs) {
 		return true
 	}
-	if u.ExpiresAt != nil {
-		current := key.Spec.ExpiresAt
-		if current == nil {
-			current = key.Status.ExpiresAt
-		}
-		if current == nil || u.ExpiresAt.After(current.Time) {
-			return true
-		}
+	return u.ExpiresAt != nil && (expires.IsZero() || u.ExpiresAt.After(expires))
+}
+
+func fromIPs(ips []keysv1.IPOrCIDR) []string {
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = string(ip)
 	}
-	return false
+	return out
 }
 
 // withinAllowlist tells whether every entry of next lies inside an entry
 // of current; an empty list allows any address, so it is within only an
 // empty current list.
-func withinAllowlist(next []string, current []keysv1.IPOrCIDR) bool {
+func withinAllowlist(next, current []string) bool {
 	if len(current) == 0 {
 		return true
 	}
@@ -131,7 +139,7 @@ func withinAllowlist(next []string, current []keysv1.IPOrCIDR) bool {
 	}
 	cur := make([]netip.Prefix, 0, len(current))
 	for _, c := range current {
-		if p, err := parsePrefix(string(c)); err == nil {
+		if p, err := parsePrefix(c); err == nil {
 			cur = append(cur, p)
 		}
 	}

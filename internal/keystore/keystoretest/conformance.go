@@ -317,6 +317,25 @@ func escalation(t *testing.T, f Fixture) {
 	if _, err := f.Store.Create(userCtx("admin"), Scopes, f.A, keystore.NewKey{Name: "admin-made", Role: "payer"}); err != nil {
 		t.Errorf("a Kubernetes user with RBAC may grant a role: %v", err)
 	}
+	// Widening a key that grants what the caller lacks is escalation too;
+	// narrowing it is not.
+	get(t, f, f.A, keystore.ByName("admin-made"))
+	off, on := false, true
+	if _, err := f.Store.Update(limited, Scopes, f.A, keystore.ByName("admin-made"), keystore.KeyUpdate{Enabled: &off}); err != nil {
+		t.Errorf("disabling a key that grants more than the caller: %v", err)
+	}
+	eventually(t, "the key is disabled", func() error {
+		k, err := f.Store.Get(userCtx("admin"), Scopes, f.A, keystore.ByName("admin-made"))
+		if err == nil && k.Enabled {
+			err = errors.New("still enabled")
+		}
+		return err
+	})
+	_, err = f.Store.Update(limited, Scopes, f.A, keystore.ByName("admin-made"), keystore.KeyUpdate{Enabled: &on})
+	wantErr(t, "enabling a key that grants more than the caller", err, access.ErrEscalation)
+	later := time.Now().Add(2 * 365 * 24 * time.Hour)
+	_, err = f.Store.Update(limited, Scopes, f.A, keystore.ByName("admin-made"), keystore.KeyUpdate{ExpiresAt: &later})
+	wantErr(t, "extending a key that grants more than the caller", err, access.ErrEscalation)
 	count(t, f, f.A, 2)
 	if k := get(t, f, f.A, keystore.ByName("fine")); !slices.Equal(k.Permissions, []string{"invoices:read"}) || k.Role != "" {
 		t.Errorf("a refused update changed the key: %v, role %q", k.Permissions, k.Role)

@@ -226,9 +226,9 @@ func (s *Store) Update(ctx context.Context, sc access.Scopes, ns string, ref key
 			return nil, fmt.Errorf("%w: %q", keystore.ErrRoleNotFound, *u.Role)
 		}
 	}
-	if u.Permissions != nil || u.Role != nil {
-		// Like the real store: only new permissions or a new role are
-		// checked for escalation.
+	if u.Permissions != nil || u.Role != nil || keystore.Widens(k.Enabled, k.AllowedIPs, k.ExpiresAt, &u) {
+		// Like the real store: only an update that makes the key more
+		// powerful is checked for escalation.
 		perms := k.Permissions
 		if u.Permissions != nil {
 			perms = *u.Permissions
