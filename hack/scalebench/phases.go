@@ -241,7 +241,7 @@ func (b *bench) idle(ctx context.Context) error {
 
 // waitMetrics waits until the process serves its metrics: its caches
 // have synced and it is running.
-func (b *bench) waitMetrics(ctx context.Context, p *proc) (time.Duration, error) {
+func (b *bench) waitMetrics(ctx context.Context, p *operatorProc) (time.Duration, error) {
 	url := p.metricsURL()
 	for {
 		if _, err := scrape(ctx, b.scraper, url, "go_goroutines"); err == nil {

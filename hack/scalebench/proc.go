@@ -67,8 +67,8 @@ func (p *operatorProc) rssMiB() (float64, error) {
 
 // rssSplit reads RssAnon and RssFile (MiB): the memory the process
 // allocated, and the pages of its binary and other files it touched.
-func (p *proc) rssSplit() (anon, file float64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func (p *operatorProc) rssSplit() (anon, file float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
 		return 0, 0
 	}
