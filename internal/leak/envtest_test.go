@@ -201,10 +201,25 @@ func TestLeakReportsOnARealControlPlane(t *testing.T) {
 	watched := s.secretToken(reportNS, "watched")
 	s.key(rotateNS, "rolled")
 	rolled := s.secretToken(rotateNS, "rolled")
+	// A key rotated with a grace period: its previous token leaks.
+	s.key(disableNS, "graceful", func(k *keysv1.ApiKey) {
+		k.Spec.Rotation = &keysv1.RotationSpec{GracePeriod: &metav1.Duration{Duration: time.Hour}}
+	})
+	retired := s.secretToken(disableNS, "graceful")
+	graceful := s.get(disableNS, "graceful")
+	graceful.Annotations = map[string]string{keysv1.RotateAnnotation: "1"}
+	if err := s.k8s.Update(ctx, graceful); err != nil {
+		t.Fatal(err)
+	}
+	s.eventually("graceful rotated", func() bool { return len(s.get(disableNS, "graceful").Status.PreviousHashes) == 1 })
+	current := s.secretToken(disableNS, "graceful")
+	s.eventually("both graceful tokens verify", func() bool {
+		return s.verifies(disableNS, retired) == 200 && s.verifies(disableNS, current) == 200
+	})
 	unknown, _ := token.Mint("ak")
 	s.tokens.Remember(unknown)
 
-	body := reportOf(victim, declared, watched, rolled, unknown)
+	body := reportOf(victim, declared, watched, rolled, retired, unknown)
 
 	// Every bad request is refused and changes nothing.
 	other := leak.NewReporter(t)
@@ -224,7 +239,7 @@ func TestLeakReportsOnARealControlPlane(t *testing.T) {
 		}
 	}
 	time.Sleep(500 * time.Millisecond) // would any write have happened, it would show by now
-	for _, k := range []*keysv1.ApiKey{s.get(disableNS, "victim"), s.get(disableNS, "declared"), s.get(reportNS, "watched"), s.get(rotateNS, "rolled")} {
+	for _, k := range []*keysv1.ApiKey{s.get(disableNS, "victim"), s.get(disableNS, "declared"), s.get(reportNS, "watched"), s.get(rotateNS, "rolled"), s.get(disableNS, "graceful")} {
 		if !k.IsEnabled() || len(k.Status.Leaks) != 0 || readyReason(k) != keysv1.ReasonIssued {
 			t.Fatalf("a refused request changed %s/%s: enabled %v, leaks %v, reason %s", k.Namespace, k.Name, k.IsEnabled(), k.Status.Leaks, readyReason(k))
 		}
@@ -246,7 +261,7 @@ func TestLeakReportsOnARealControlPlane(t *testing.T) {
 	for _, f := range feedback {
 		labels[f.TokenHash] = f.Label
 	}
-	for tok, want := range map[string]string{victim: "true_positive", declared: "true_positive", watched: "true_positive", rolled: "true_positive", unknown: "false_positive"} {
+	for tok, want := range map[string]string{victim: "true_positive", declared: "true_positive", watched: "true_positive", rolled: "true_positive", retired: "true_positive", unknown: "false_positive"} {
 		if got := labels[strings.TrimPrefix(token.Hash(tok), "sha256:")]; got != want {
 			t.Errorf("label %q, want %q", got, want)
 		}
@@ -285,6 +300,13 @@ func TestLeakReportsOnARealControlPlane(t *testing.T) {
 		t.Fatal("the rotated key's new token does not verify")
 	}
 
+	// A previous token: its grace period ends, the key and its current token stay.
+	s.eventually("the retired token refused", func() bool { return s.verifies(disableNS, retired) == 401 })
+	if k := s.get(disableNS, "graceful"); !k.IsEnabled() || len(k.Status.PreviousHashes) != 0 || len(k.Status.Leaks) != 1 ||
+		k.Status.Leaks[0].Reaction != "endGracePeriod" || s.verifies(disableNS, current) != 200 {
+		t.Fatalf("graceful: enabled %v, previous %v, leaks %+v", k.IsEnabled(), k.Status.PreviousHashes, k.Status.Leaks)
+	}
+
 	// Event and metric.
 	s.eventually("Leaked event", func() bool {
 		list := &eventsv1.EventList{}
@@ -297,7 +319,7 @@ func TestLeakReportsOnARealControlPlane(t *testing.T) {
 		return false
 	})
 	metrics := gather(t, s.registry)
-	if !strings.Contains(metrics, `apikey_leak_tokens_total{label="true_positive",reporter="github"} 4`) ||
+	if !strings.Contains(metrics, `apikey_leak_tokens_total{label="true_positive",reporter="github"} 5`) ||
 		!strings.Contains(metrics, `apikey_leak_tokens_total{label="false_positive",reporter="github"} 1`) {
 		t.Fatalf("metrics:\n%s", metrics)
 	}
