@@ -119,7 +119,7 @@ bench: controlplane ## Run the verify benchmarks (core, forward-auth vs hello-wo
 	@hack/bench.sh
 
 .PHONY: gateways
-gateways: ## Install NGINX, Caddy, wrk and promtool (prometheus) from Debian's packages for the gateway and alert-rule tests (idempotent).
+gateways: ## Install NGINX, Caddy, wrk, promtool (prometheus) and redis-server from Debian's packages for the gateway, alert-rule and rate-limit tests (idempotent).
 	@hack/gateways-install.sh
 
 .PHONY: e2e

@@ -2,8 +2,9 @@
 # Installs the real gateways the verify tests run in front of the operator
 # (NGINX with auth_request, Caddy with forward_auth), the wrk load tool
 # that `make bench` uses, and promtool (Debian's prometheus package) that
-# checks and unit-tests the alert rules in config/monitoring, from Debian's
-# packages. Idempotent and quiet when
+# checks and unit-tests the alert rules in config/monitoring, and
+# redis-server that the cluster-wide rate-limit tests start on loopback
+# (internal/limits/limitstest), from Debian's packages. Idempotent and quiet when
 # everything is already there; needs root (or sudo) only when something is
 # missing.
 set -euo pipefail
@@ -13,6 +14,7 @@ command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v caddy >/dev/null 2>&1 || need+=(caddy)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""

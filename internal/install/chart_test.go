@@ -73,6 +73,10 @@ var valueSets = []valueSet{
 		tokenSecret: "prometheus-token/token", readers: 1},
 	{name: "plain metrics", sets: []string{"metrics.secure=false", "metrics.serviceMonitor.enabled=true"},
 		provider: "operator", webhook: true, crds: true, keep: true, pdbs: 2, serviceMonitor: true, plainMetrics: true},
+	{name: "cluster-wide rate limits in Redis over TLS", sets: []string{
+		"apiserver.limits.redis.url=rediss://limits-redis.apikey-system:6380/0", "apiserver.limits.redis.passwordSecret=redis-password",
+		"apiserver.limits.redis.tls.secret=redis-tls", "apiserver.limits.redis.tls.clientCertificate=true",
+	}, provider: "operator", webhook: true, crds: true, keep: true, pdbs: 2},
 	{name: "minimal", sets: []string{"webhook.enabled=false", "crds.enabled=false", "controller.replicas=1", "apiserver.replicas=1"},
 		provider: "operator", webhook: false, crds: false, pdbs: 0},
 }
@@ -122,6 +126,9 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"metrics.secure=maybe", "/metrics/secure"},
 		{"metrics.serviceMonitor.bearerTokenSecret.name=prometheus-token", "properties 'key' required"},
 		{"metrics.reader.subjects[0].name=prometheus", "missing property 'kind'"},
+		{"apiserver.limits.redis.url=redis://user:s3cret@redis:6379/0", "/apiserver/limits/redis/url"},
+		{"apiserver.limits.redis.url=http://redis:6379", "/apiserver/limits/redis/url"},
+		{"apiserver.limits.redis.timeout=forever", "/apiserver/limits/redis/timeout"},
 		{"apiserver.autoscaling.enabled=true,apiserver.autoscaling.minReplicas=5,apiserver.autoscaling.maxReplicas=3",
 			"apiserver.autoscaling.minReplicas (5) must not exceed apiserver.autoscaling.maxReplicas (3)"},
 		{"controller.replicas=2,controller.podDisruptionBudget.minAvailable=2", "or no node could ever be drained"},

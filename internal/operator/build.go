@@ -31,6 +31,7 @@ import (
 	"github.com/apikey-operator/apikey-operator/internal/hashindex"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
 	"github.com/apikey-operator/apikey-operator/internal/leak"
+	"github.com/apikey-operator/apikey-operator/internal/limits"
 	"github.com/apikey-operator/apikey-operator/internal/metricsauth"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
 	"github.com/apikey-operator/apikey-operator/webhook"
@@ -208,8 +209,13 @@ func (o *Options) addVerify(ctx context.Context, op *Operator) error {
 	if err := o.watch(ctx, op); err != nil {
 		return err
 	}
+	lim, err := o.limits(op)
+	if err != nil {
+		return err
+	}
 	vs, err := verify.NewServer(o.Verify, verify.Deps{
 		Informers: op.GetCache(), Client: op.GetClient(), APIReader: op.GetAPIReader(), Registerer: o.Hooks.Registerer, Clock: o.Hooks.Clock,
+		Limits: lim,
 	})
 	if err != nil {
 		return fmt.Errorf("verify server: %w", err)
@@ -219,6 +225,27 @@ func (o *Options) addVerify(ctx context.Context, op *Operator) error {
 	}
 	op.Verify = vs
 	return op.AddReadyzCheck("verify-index", vs.ReadyzCheck)
+}
+
+// limits is where the keys' rate limits are counted: in Redis for the
+// whole cluster under --limits-redis-url, else in each replica.
+func (o *Options) limits(op *Operator) (limits.Provider, error) {
+	local := limits.Local{}
+	if o.Limits.RedisURL == "" {
+		return local, nil
+	}
+	reg := o.Hooks.Registerer
+	if reg == nil {
+		reg = ctrlmetrics.Registry
+	}
+	shared, err := limits.NewShared(o.Limits, local, reg, ctrl.Log.WithName("limits"))
+	if err != nil {
+		return nil, fmt.Errorf("shared rate limits: %w", err)
+	}
+	if err := op.Add(shared); err != nil {
+		return nil, err
+	}
+	return shared, nil
 }
 
 // addExtAuthz adds the gRPC ext_authz server over verify's core; it runs

@@ -18,6 +18,7 @@ import (
 	"github.com/apikey-operator/apikey-operator/internal/apiserver"
 	"github.com/apikey-operator/apikey-operator/internal/extauthz"
 	"github.com/apikey-operator/apikey-operator/internal/leak"
+	"github.com/apikey-operator/apikey-operator/internal/limits"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
 )
@@ -56,6 +57,7 @@ type Options struct {
 	Webhook    WebhookOptions
 	APIServer  *apiserver.Options
 	Verify     *verify.Options
+	Limits     *limits.Options
 	ExtAuthz   *extauthz.Options
 	Leak       *leak.Options
 	Serving    ServingOptions
@@ -141,6 +143,7 @@ func NewOptions() *Options {
 		},
 		APIServer: apiserver.NewOptions(),
 		Verify:    verify.NewOptions(),
+		Limits:    limits.NewOptions(),
 		ExtAuthz:  extauthz.NewOptions(),
 		Leak:      leak.NewOptions(),
 		Serving: ServingOptions{
@@ -168,6 +171,7 @@ func (o *Options) Flags(c Components) cliflag.NamedFlagSets {
 	}
 	if c.Verify {
 		o.Verify.AddFlags(fss.FlagSet("verify endpoints"))
+		o.Limits.AddFlags(fss.FlagSet("rate limits (cluster-wide through Redis)"))
 	}
 	if c.APIServer {
 		o.ExtAuthz.AddFlags(fss.FlagSet("Envoy ext_authz (gRPC, for Envoy, Envoy Gateway and Istio)"))
@@ -234,7 +238,7 @@ func (o *Options) Validate(c Components) error {
 		errs = append(errs, o.APIServer.Validate(), o.ExtAuthz.Validate(), o.Leak.Validate())
 	}
 	if c.Verify {
-		errs = append(errs, o.Verify.Validate())
+		errs = append(errs, o.Verify.Validate(), o.Limits.Validate())
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/apikey-operator/apikey-operator/internal/limits"
 	"github.com/apikey-operator/apikey-operator/internal/permission"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
@@ -49,6 +50,9 @@ type Request struct {
 	// Kubernetes token) and charges it with Verifier.Charge.
 	Uncharged bool
 }
+
+// RateLimit is a key's limit after a verification.
+type RateLimit = limits.State
 
 // Result is the verdict and, for a known key, what the index knows of it.
 type Result struct {
@@ -130,7 +134,7 @@ func (v *Verifier) judge(req *Request, k *Key, at int64) Result {
 	res := Result{Code: Valid, Key: k}
 	if k.limit != nil {
 		var allowed bool
-		allowed, res.RateLimit = k.limit.take(at)
+		allowed, res.RateLimit = k.limit.Take(at)
 		if !allowed {
 			res.Code, res.RetryAfter = RateLimited, res.RateLimit.RetryAfter
 		}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/apikey-operator/apikey-operator/internal/limits"
 )
 
 // guard limits failed verifications per source address: a client that
@@ -29,13 +31,13 @@ const guardShards = 16
 
 type guardShard struct {
 	mu sync.Mutex
-	m  map[netip.Addr]*bucket
+	m  map[netip.Addr]*limits.Bucket
 }
 
 func newGuard(rate float64, burst, maxAddrs int) *guard {
 	g := &guard{rate: rate, burst: burst, maxAddrs: maxAddrs / guardShards}
 	for i := range g.shards {
-		g.shards[i].m = map[netip.Addr]*bucket{}
+		g.shards[i].m = map[netip.Addr]*limits.Bucket{}
 	}
 	return g
 }
@@ -58,11 +60,11 @@ func (g *guard) fail(src netip.Addr, now time.Time) (bool, time.Duration) {
 			sh.mu.Unlock()
 			return true, 0 // fail open rather than grow without bound
 		}
-		b = newBucket(g.rate, g.burst)
+		b = limits.NewBucket(g.rate, g.burst)
 		sh.m[src] = b
 	}
 	sh.mu.Unlock()
-	ok, st := b.take(now.UnixNano())
+	ok, st := b.Take(now.UnixNano())
 	return ok, st.RetryAfter
 }
 
@@ -78,7 +80,7 @@ func (g *guard) sweep(now time.Time) {
 
 func (g *guard) sweepLocked(sh *guardShard, now int64) {
 	for a, b := range sh.m {
-		if b.full(now) {
+		if b.Full(now) {
 			delete(sh.m, a)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/limits"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
 
@@ -23,6 +24,8 @@ const indexShards = 64
 // allocate nothing; writes come from informer events, one at a time.
 type Index struct {
 	shards [indexShards]indexShard
+	// limits makes each key's rate limit; set once, before any key.
+	limits limits.Provider
 
 	mu      sync.Mutex // serialises writers; guards the fields below
 	records map[types.NamespacedName]*record
@@ -57,13 +60,21 @@ type record struct {
 	spec   spec
 	hashes []hashRef
 	key    *Key
-	limit  *bucket
+	limit  limits.Limit
 	use    *usage
 }
 
-// NewIndex returns an empty index.
+// NewIndex returns an empty index whose keys are limited in this process
+// alone (limits.Local, each replica the whole limit).
 func NewIndex() *Index {
+	return NewIndexWithLimits(limits.Local{})
+}
+
+// NewIndexWithLimits returns an empty index whose keys' rate limits come
+// from p: shared through Redis, or each replica's share.
+func NewIndexWithLimits(p limits.Provider) *Index {
 	ix := &Index{
+		limits:     p,
 		records:    map[types.NamespacedName]*record{},
 		contested:  map[Sum][]*record{},
 		roles:      map[types.NamespacedName]*role{},
@@ -104,7 +115,7 @@ func (ix *Index) SetKey(k *keysv1.ApiKey) {
 	}
 	ix.unlinkRole(rec)
 	if rec.limit == nil || rec.spec.rateLimit != s.rateLimit {
-		rec.limit = limiterOf(s.rateLimit)
+		rec.limit = ix.limiterOf(s.id, s.rateLimit)
 	}
 	rec.spec = s
 	ix.linkRole(rec)
@@ -299,9 +310,10 @@ func nonZeroNanos(t time.Time) int64 {
 	return 1
 }
 
-func limiterOf(rl keysv1.RateLimitSpec) *bucket {
+func (ix *Index) limiterOf(id types.NamespacedName, rl keysv1.RateLimitSpec) limits.Limit {
 	if rl.RequestsPerSecond <= 0 {
 		return nil
 	}
-	return newBucket(float64(rl.RequestsPerSecond), int(rl.Burst))
+	return ix.limits.Limit(limits.Subject{Namespace: id.Namespace, Name: id.Name},
+		limits.Rate{PerSecond: float64(rl.RequestsPerSecond), Burst: int(rl.Burst)})
 }

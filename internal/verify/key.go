@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/limits"
 )
 
 // Key is what a verification learns about the ApiKey a token belongs to.
@@ -51,7 +52,7 @@ type Key struct {
 	identity [3][]string
 
 	expiresAt int64 // Unix nanoseconds; 0 for never
-	limit     *bucket
+	limit     limits.Limit
 	use       *usage
 }
 
@@ -139,7 +140,7 @@ func roleFrom(r *keysv1.ApiKeyRole) role {
 // not found). It is the one home of a key's effective values on the
 // verify path: its permissions and its role's, and its own audiences or,
 // when it names none, its role's.
-func build(s *spec, r *role, limit *bucket, use *usage) *Key {
+func build(s *spec, r *role, limit limits.Limit, use *usage) *Key {
 	var rolePerms []string
 	audiences := s.audiences
 	if r != nil {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apikey-operator/apikey-operator/internal/limits"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -39,6 +40,9 @@ type Deps struct {
 	Log *logr.Logger
 	// Clock decides expiry and rate limits; default the real clock.
 	Clock clock.PassiveClock
+	// Limits makes the keys' rate limits: limits.Shared for cluster-wide
+	// limits through Redis; default limits.Local (this replica alone).
+	Limits limits.Provider
 }
 
 // Server is the verify listener: a manager.Runnable that every replica
@@ -64,7 +68,11 @@ func NewServer(o *Options, d Deps) (*Server, error) {
 	if d.Informers == nil {
 		return nil, errors.New("verify: Deps.Informers is required")
 	}
-	return NewServerFromIndex(o, NewIndex(), d)
+	var p limits.Provider = limits.Local{}
+	if d.Limits != nil {
+		p = d.Limits
+	}
+	return NewServerFromIndex(o, NewIndexWithLimits(p), d)
 }
 
 // NewServerFromIndex builds a verify server over an index the caller

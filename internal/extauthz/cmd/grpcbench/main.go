@@ -59,7 +59,7 @@ func serve(args []string) error {
 	keys := fs.Int("keys", 10000, "keys in the index")
 	tokenFile := fs.String("token-file", "", "where to write the valid token (mode 0600)")
 	_ = fs.Parse(args)
-	ix, err := benchkit.Index(*keys, *tokenFile)
+	ix, err := benchkit.Index(*keys, *tokenFile, nil)
 	if err != nil {
 		return err
 	}

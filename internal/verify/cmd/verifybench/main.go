@@ -2,8 +2,10 @@
 // one load tool in one run: a plain net/http hello-world, and the real
 // forward-auth endpoint over an index holding one valid key among
 // -keys filler keys. It prints "hello=<addr> auth=<addr>" and the token's
-// file, then serves until killed. It is a benchmark harness, not part of
-// the operator.
+// file, then serves until killed. With -redis it starts a redis-server
+// on loopback and counts the key's rate limit there (limits.Shared), as
+// --limits-redis-url does. It is a benchmark harness, not part of the
+// operator.
 package main
 
 import (
@@ -13,11 +15,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/apikey-operator/apikey-operator/internal/limits"
+	"github.com/apikey-operator/apikey-operator/internal/limits/limitstest"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
 	"github.com/apikey-operator/apikey-operator/internal/verify/benchkit"
 )
@@ -25,20 +31,45 @@ import (
 func main() {
 	keys := flag.Int("keys", 10000, "keys in the index")
 	tokenFile := flag.String("token-file", "", "where to write the valid token (mode 0600)")
+	withRedis := flag.Bool("redis", false, "count the key's rate limit in a redis-server started on loopback")
 	flag.Parse()
-	if err := run(*keys, *tokenFile); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *keys, *tokenFile, *withRedis); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(keys int, tokenFile string) error {
-	ix, err := benchkit.Index(keys, tokenFile)
+func run(ctx context.Context, keys int, tokenFile string, withRedis bool) error {
+	log := logr.Discard()
+	reg := prometheus.NewRegistry()
+	var lim limits.Provider = limits.Local{}
+	if withRedis {
+		dir, err := os.MkdirTemp("", "verifybench-redis")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		rs, err := limitstest.NewServer(dir)
+		if err != nil {
+			return err
+		}
+		defer rs.Stop()
+		o := limits.NewOptions()
+		o.RedisURL = rs.URL()
+		shared, err := limits.NewShared(o, limits.Local{}, reg, log)
+		if err != nil {
+			return err
+		}
+		go func() { _ = shared.Start(ctx) }()
+		lim = shared
+	}
+	ix, err := benchkit.Index(keys, tokenFile, lim)
 	if err != nil {
 		return err
 	}
-	log := logr.Discard()
-	srv, err := verify.NewServerFromIndex(verify.NewOptions(), ix, verify.Deps{Registerer: prometheus.NewRegistry(), Log: &log})
+	srv, err := verify.NewServerFromIndex(verify.NewOptions(), ix, verify.Deps{Registerer: reg, Log: &log})
 	if err != nil {
 		return err
 	}
@@ -55,5 +86,5 @@ func run(keys int, tokenFile string) error {
 		_, _ = w.Write([]byte("hello, world\n"))
 	})}
 	go func() { _ = hello.Serve(helloLn) }()
-	return srv.Serve(context.Background(), authLn)
+	return srv.Serve(ctx, authLn)
 }

@@ -1,0 +1,15 @@
+// Package limits decides whether a key may make one more request: its
+// rate limit (spec.rateLimit), counted either in this replica (Local) or
+// in Redis for the whole cluster (Shared).
+//
+// Invariants:
+//   - A Limit is made when a key appears or its limit changes, never per
+//     request; Take is the only call on the verify hot path.
+//   - Without Redis, Local allocates nothing per Take.
+//   - With Redis, Take costs one round trip (one EVALSHA of a GCRA
+//     script), bounded by --limits-redis-timeout; past it, or while Redis
+//     is known to be down, the local share answers instead.
+//   - Redis keys are a hash of the subject's kind, namespace and name
+//     ("apikey-operator:rate:<128-bit hex>"); values are times. No token,
+//     hash of a token or object name ever reaches Redis.
+package limits

@@ -1,0 +1,191 @@
+package verify
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/limits"
+	"github.com/apikey-operator/apikey-operator/internal/limits/limitstest"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
+)
+
+// replica is one verify server over HTTP on loopback, its own index and
+// its own limits provider, as one Pod of the apiserver Deployment.
+type replica struct {
+	url    string
+	reg    *prometheus.Registry
+	shared *limits.Shared
+}
+
+// startReplicas starts n verify servers sharing the Redis at redisURL,
+// each holding the key tok (namespace "shop", name "checkout") limited
+// to rate. Each one's local fallback enforces its share of n.
+func startReplicas(t *testing.T, n int, redisURL, tok string, rate keysv1.RateLimitSpec) []replica {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	share := &atomic.Int32{}
+	share.Store(int32(n))
+	out := make([]replica, n)
+	for i := range out {
+		reg := prometheus.NewRegistry()
+		lo := limits.NewOptions()
+		// A generous timeout, so that a stall of this busy test machine
+		// does not turn on the fallback in the shared phases; with Redis
+		// stopped the connection is refused at once anyway.
+		lo.RedisURL, lo.RedisTimeout = redisURL, time.Second
+		shared, err := limits.NewShared(lo, limits.Local{Replicas: share}, reg, logr.Discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix := NewIndexWithLimits(shared)
+		ix.SetKey(testkit.IssuedKey("shop", "checkout", tok, time.Now().Add(time.Hour), func(k *keysv1.ApiKey) {
+			k.Spec.RateLimit = &rate
+		}))
+		o := NewOptions()
+		o.FailureRate = 0
+		srv, err := NewServerFromIndex(o, ix, Deps{Registerer: reg, Log: &logr.Logger{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = srv.Serve(ctx, ln) }()
+		go func() { defer wg.Done(); _ = shared.Start(ctx) }()
+		out[i] = replica{url: "http://" + ln.Addr().String() + "/v1/auth?namespace=shop", reg: reg, shared: shared}
+	}
+	return out
+}
+
+// load sends forward-auth requests to every replica for d, each from two
+// clients pacing themselves at about 200/s (so well above the limit in
+// total), and counts the 200s and 429s. Any other answer fails the test.
+func load(t *testing.T, rs []replica, tok string, d time.Duration) (ok, limited int) {
+	t.Helper()
+	var okN, limN, other atomic.Int64
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for _, r := range rs {
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := &http.Client{Timeout: 5 * time.Second}
+				for time.Now().Before(stop) {
+					req, _ := http.NewRequest(http.MethodGet, r.url, nil)
+					req.Header.Set("Authorization", "Bearer "+tok)
+					resp, err := c.Do(req)
+					switch {
+					case err != nil:
+						other.Add(1)
+					case resp.StatusCode == http.StatusOK:
+						okN.Add(1)
+					case resp.StatusCode == http.StatusTooManyRequests:
+						limN.Add(1)
+					default:
+						other.Add(1)
+					}
+					if resp != nil {
+						resp.Body.Close()
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if other.Load() > 0 {
+		t.Fatalf("%d answers were neither 200 nor 429 (or failed): verification must keep answering", other.Load())
+	}
+	return int(okN.Load()), int(limN.Load())
+}
+
+// within checks got against want ± 10 %.
+func within(t *testing.T, what string, got, want int) {
+	t.Helper()
+	if float64(got) < 0.9*float64(want) || float64(got) > 1.1*float64(want) {
+		t.Fatalf("%s: %d allowed, want %d ± 10 %%", what, got, want)
+	} else {
+		t.Logf("%s: %d allowed, want %d ± 10 %%", what, got, want)
+	}
+}
+
+// A key limited to N/s is accepted at N/s ± 10 % in total over 10 s,
+// whatever the number of verify replicas sharing one Redis; with Redis
+// stopped, answers continue, each replica sets the fallback metric and
+// enforces its share (so the total stays about N/s); with Redis back,
+// limits are shared again by themselves.
+func TestClusterWideRateLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 40 s of load")
+	}
+	const perSecond, burst = 40, 10
+	rate := keysv1.RateLimitSpec{RequestsPerSecond: perSecond, Burst: burst}
+	for _, n := range []int{2, 3} {
+		t.Run(map[int]string{2: "two replicas", 3: "three replicas"}[n], func(t *testing.T) {
+			r := limitstest.StartRedis(t)
+			tok := mint(t)
+			rs := startReplicas(t, n, r.URL(), tok, rate)
+			ok, limited := load(t, rs, tok, 10*time.Second)
+			if limited == 0 {
+				t.Fatal("no request was limited: the load did not reach the limit")
+			}
+			within(t, "shared through Redis over 10 s", ok, burst+10*perSecond)
+			if n != 3 {
+				return
+			}
+
+			r.Stop()
+			ok, _ = load(t, rs, tok, 5*time.Second)
+			for i, rep := range rs {
+				if !rep.shared.FallingBack() || fallbackMetric(t, rep.reg) != 1 {
+					t.Fatalf("replica %d: apikey_limits_fallback not set with Redis down", i)
+				}
+			}
+			// Each replica's share starts full: its part of the burst on
+			// top of N/s.
+			within(t, "Redis down, each replica its share, over 5 s", ok, burst+5*perSecond)
+
+			r.MustStart(t)
+			for i, rep := range rs {
+				deadline := time.Now().Add(10 * time.Second)
+				for rep.shared.FallingBack() {
+					if time.Now().After(deadline) {
+						t.Fatalf("replica %d still falls back 10 s after Redis came back", i)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			ok, _ = load(t, rs, tok, 5*time.Second)
+			within(t, "Redis back, shared again, over 5 s", ok, burst+5*perSecond)
+		})
+	}
+}
+
+func fallbackMetric(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "apikey_limits_fallback" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("apikey_limits_fallback is not registered")
+	return 0
+}
