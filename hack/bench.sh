@@ -199,9 +199,9 @@ fi
 	echo
 	echo "## Cluster-wide rate limit accuracy (target: ± 10 %)"
 	echo
-	echo "\`TestClusterWideRateLimit\`: a key limited to 20/s (burst 5) behind 2, then 3"
+	echo "\`TestClusterWideRateLimit\`: a key limited to 5/s (burst 2) behind 2, then 3"
 	echo "verify servers over HTTP sharing one redis-server, each loaded above the"
-	echo "limit; allowed requests against burst + 20/s × the window. Then, with 3"
+	echo "limit; allowed requests against burst + 5/s × the window. Then, with 3"
 	echo "servers, Redis stopped (each server enforces its third of the limit) and"
 	echo "started again (shared again)."
 	echo

@@ -40,6 +40,12 @@ type Options struct {
 	// RedisTimeout bounds every call to Redis, connecting included: a
 	// verification never waits longer for its limit.
 	RedisTimeout time.Duration
+	// VerifyService is namespace/name of the Service in front of the
+	// verify replicas: each replica counts its ready EndpointSlice
+	// endpoints and enforces 1/n of every limit while limits are not
+	// shared (no Redis, or Redis down). Empty: each replica enforces the
+	// whole limit.
+	VerifyService string
 }
 
 // NewOptions returns the defaults: no Redis, a 50ms timeout when set.
@@ -56,6 +62,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.RedisTLSCertFile, "limits-redis-tls-cert-file", o.RedisTLSCertFile, "PEM client certificate for a Redis that requires one (rediss:// only); with --limits-redis-tls-key-file.")
 	fs.StringVar(&o.RedisTLSKeyFile, "limits-redis-tls-key-file", o.RedisTLSKeyFile, "PEM private key of --limits-redis-tls-cert-file.")
 	fs.StringVar(&o.RedisTLSServerName, "limits-redis-tls-server-name", o.RedisTLSServerName, "Name checked in the Redis server's certificate; default: the URL's host.")
+	fs.StringVar(&o.VerifyService, "limits-verify-service", o.VerifyService, "namespace/name (or name, in the Pod's own namespace) of the Service in front of the verify replicas (the chart and config/default set it). Each replica counts the Service's ready endpoints (EndpointSlices; needs list and watch on endpointslices in that namespace) and, while limits are not shared through Redis, enforces its share of each limit: the limit divided by that count. Unset: each replica enforces the whole limit (exact with one replica, as in make run).")
 	fs.DurationVar(&o.RedisTimeout, "limits-redis-timeout", o.RedisTimeout, "Longest a verification waits for Redis (connecting included). Past it, the verify replica falls back to its own share of the limit and probes Redis every second until it answers.")
 }
 
@@ -64,6 +71,9 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.RedisTimeout < time.Millisecond || o.RedisTimeout > 5*time.Second {
 		errs = append(errs, fmt.Errorf("--limits-redis-timeout must be between 1ms and 5s (a verification waits that long for Redis at most), not %s", o.RedisTimeout))
+	}
+	if strings.Count(o.VerifyService, "/") > 1 || strings.HasPrefix(o.VerifyService, "/") || strings.HasSuffix(o.VerifyService, "/") {
+		errs = append(errs, fmt.Errorf("--limits-verify-service must be namespace/name or name, not %q", o.VerifyService))
 	}
 	if o.RedisURL == "" {
 		if o.tlsSet() || o.RedisPasswordFile != "" || o.RedisUsername != "" {

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -228,9 +229,24 @@ func (o *Options) addVerify(ctx context.Context, op *Operator) error {
 }
 
 // limits is where the keys' rate limits are counted: in Redis for the
-// whole cluster under --limits-redis-url, else in each replica.
+// whole cluster under --limits-redis-url, else in each replica, which
+// enforces its share of each limit under --limits-verify-service.
 func (o *Options) limits(op *Operator) (limits.Provider, error) {
 	local := limits.Local{}
+	if o.Limits.VerifyService != "" {
+		cs, err := kubernetes.NewForConfig(op.GetConfig())
+		if err != nil {
+			return nil, fmt.Errorf("count verify replicas: %w", err)
+		}
+		replicas, err := limits.NewReplicas(cs, o.Limits.VerifyService, ctrl.Log.WithName("limits"))
+		if err != nil {
+			return nil, err
+		}
+		if err := op.Add(replicas); err != nil {
+			return nil, err
+		}
+		local.Replicas = replicas.Count()
+	}
 	if o.Limits.RedisURL == "" {
 		return local, nil
 	}

@@ -110,5 +110,5 @@ func (s *Server) Stop() {
 
 // Client is a plain client of the server, for a test to look inside.
 func (s *Server) Client() *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
+	return redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, DialerRetries: 1})
 }
