@@ -199,11 +199,11 @@ fi
 	echo
 	echo "## Cluster-wide rate limit accuracy (target: ± 10 %)"
 	echo
-	echo "\`TestClusterWideRateLimit\`: a key limited to 5/s (burst 2) behind 2, then 3"
-	echo "verify servers over HTTP sharing one redis-server, each loaded above the"
-	echo "limit; allowed requests against burst + 5/s × the window. Then, with 3"
-	echo "servers, Redis stopped (each server enforces its third of the limit) and"
-	echo "started again (shared again)."
+	echo "\`TestClusterWideRateLimit\`: a key limited to 5/s (burst 10) behind 2, then 3"
+	echo "verify servers over HTTP sharing one redis-server, each loaded far above the"
+	echo "limit; after 2 s of load have spent the burst, allowed requests over 10 s"
+	echo "against 5/s × 10 s. Then, with 3 servers, Redis stopped (each server enforces"
+	echo "its third of the limit) and started again (shared again)."
 	echo
 	sed 's/^/- /' "$tmp/accuracy.txt"
 	echo
