@@ -43,7 +43,7 @@ var _ = Describe("each replica's share of a rate limit", func() {
 
 	It("counts the Service's ready endpoints as they change, and divides the limit by them", func() {
 		ns := newNamespace(ctx)
-		cs, err := kubernetes.NewForConfig(testEnv.Config)
+		cs, err := kubernetes.NewForConfig(env.Config)
 		Expect(err).NotTo(HaveOccurred())
 		slices := cs.DiscoveryV1().EndpointSlices(ns)
 		// Another Service's endpoints in the same namespace never count.
