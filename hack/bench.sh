@@ -78,7 +78,7 @@ read -r shared_p50 shared_p99 <<<"$(latency "$redis_url" "$shared_rps" -H "Autho
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 
 echo "accuracy: one key's limit across 2 and 3 verify servers sharing Redis..." >&2
-go test ./internal/verify/ -run 'TestClusterWideRateLimit' -count=1 -v -timeout 5m | grep -E 'allowed, want' | sed 's/^ *limits_cluster_test.go:[0-9]*: //' >"$tmp/accuracy.txt"
+go test ./internal/limits/ -run 'TestClusterWideRateLimit' -count=1 -v -timeout 5m | grep -E 'allowed, want' | sed 's/^ *cluster_test.go:[0-9]*: //' >"$tmp/accuracy.txt"
 
 echo "gRPC: ext_authz Check vs a baseline that answers OK..." >&2
 go build -o "$tmp/grpcbench" ./internal/extauthz/cmd/grpcbench

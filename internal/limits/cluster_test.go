@@ -1,4 +1,8 @@
-package verify
+package limits_test
+
+// The cluster test lives here, not in internal/verify: it runs for a
+// minute, and in verify's test binary that would pass controller-runtime's
+// 30 s deadline for setting a logger before the envtest suite sets its own.
 
 import (
 	"context"
@@ -16,11 +20,13 @@ import (
 	"github.com/apikey-operator/apikey-operator/internal/limits"
 	"github.com/apikey-operator/apikey-operator/internal/limits/limitstest"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
+	"github.com/apikey-operator/apikey-operator/internal/token"
+	"github.com/apikey-operator/apikey-operator/internal/verify"
 )
 
-// replica is one verify server over HTTP on loopback, its own index and
+// server is one verify server over HTTP on loopback, its own index and
 // its own limits provider, as one Pod of the apiserver Deployment.
-type replica struct {
+type server struct {
 	url    string
 	reg    *prometheus.Registry
 	shared *limits.Shared
@@ -29,14 +35,14 @@ type replica struct {
 // startReplicas starts n verify servers sharing the Redis at redisURL,
 // each holding the key tok (namespace "shop", name "checkout") limited
 // to rate. Each one's local fallback enforces its share of n.
-func startReplicas(t *testing.T, n int, redisURL, tok string, rate keysv1.RateLimitSpec) []replica {
+func startReplicas(t *testing.T, n int, redisURL, tok string, rate keysv1.RateLimitSpec) []server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	share := &atomic.Int32{}
 	share.Store(int32(n))
-	out := make([]replica, n)
+	out := make([]server, n)
 	for i := range out {
 		reg := prometheus.NewRegistry()
 		lo := limits.NewOptions()
@@ -48,13 +54,13 @@ func startReplicas(t *testing.T, n int, redisURL, tok string, rate keysv1.RateLi
 		if err != nil {
 			t.Fatal(err)
 		}
-		ix := NewIndexWithLimits(shared)
+		ix := verify.NewIndexWithLimits(shared)
 		ix.SetKey(testkit.IssuedKey("shop", "checkout", tok, time.Now().Add(time.Hour), func(k *keysv1.ApiKey) {
 			k.Spec.RateLimit = &rate
 		}))
-		o := NewOptions()
+		o := verify.NewOptions()
 		o.FailureRate = 0
-		srv, err := NewServerFromIndex(o, ix, Deps{Registerer: reg, Log: &logr.Logger{}})
+		srv, err := verify.NewServerFromIndex(o, ix, verify.Deps{Registerer: reg, Log: &logr.Logger{}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,16 +71,16 @@ func startReplicas(t *testing.T, n int, redisURL, tok string, rate keysv1.RateLi
 		wg.Add(2)
 		go func() { defer wg.Done(); _ = srv.Serve(ctx, ln) }()
 		go func() { defer wg.Done(); _ = shared.Start(ctx) }()
-		out[i] = replica{url: "http://" + ln.Addr().String() + "/v1/auth?namespace=shop", reg: reg, shared: shared}
+		out[i] = server{url: "http://" + ln.Addr().String() + "/v1/auth?namespace=shop", reg: reg, shared: shared}
 	}
 	return out
 }
 
-// load sends forward-auth requests to every replica for d, each from
+// load sends forward-auth requests to every server for d, each from
 // four clients pacing themselves at up to 100/s (so far above the limit
 // in total, even on a busy machine), and counts the 200s and 429s. Any
 // other answer fails the test.
-func load(t *testing.T, rs []replica, tok string, d time.Duration) (ok, limited int) {
+func load(t *testing.T, rs []server, tok string, d time.Duration) (ok, limited int) {
 	t.Helper()
 	var okN, limN, other atomic.Int64
 	stop := time.Now().Add(d)
@@ -127,7 +133,7 @@ func within(t *testing.T, what string, got, want int) {
 
 // A key limited to N/s is accepted at N/s ± 10 % in total over 10 s,
 // whatever the number of verify replicas sharing one Redis; with Redis
-// stopped, answers continue, each replica sets the fallback metric and
+// stopped, answers continue, each server sets the fallback metric and
 // enforces its share (so the total stays about N/s); with Redis back,
 // limits are shared again by themselves.
 func TestClusterWideRateLimit(t *testing.T) {
@@ -145,7 +151,10 @@ func TestClusterWideRateLimit(t *testing.T) {
 	for _, n := range []int{2, 3} {
 		t.Run(map[int]string{2: "two replicas", 3: "three replicas"}[n], func(t *testing.T) {
 			r := limitstest.StartRedis(t)
-			tok := mint(t)
+			tok, err := token.Mint("")
+			if err != nil {
+				t.Fatal(err)
+			}
 			rs := startReplicas(t, n, r.URL(), tok, rate)
 			load(t, rs, tok, 2*time.Second)
 			ok, limited := load(t, rs, tok, 10*time.Second)
@@ -162,17 +171,17 @@ func TestClusterWideRateLimit(t *testing.T) {
 			ok, _ = load(t, rs, tok, 10*time.Second)
 			for i, rep := range rs {
 				if !rep.shared.FallingBack() || fallbackMetric(t, rep.reg) != 1 {
-					t.Fatalf("replica %d: apikey_limits_fallback not set with Redis down", i)
+					t.Fatalf("server %d: apikey_limits_fallback not set with Redis down", i)
 				}
 			}
-			within(t, "Redis down, each replica its share, over 10 s", ok, 10*perSecond)
+			within(t, "Redis down, each server its share, over 10 s", ok, 10*perSecond)
 
 			r.MustStart(t)
 			for i, rep := range rs {
 				deadline := time.Now().Add(10 * time.Second)
 				for rep.shared.FallingBack() {
 					if time.Now().After(deadline) {
-						t.Fatalf("replica %d still falls back 10 s after Redis came back", i)
+						t.Fatalf("server %d still falls back 10 s after Redis came back", i)
 					}
 					time.Sleep(50 * time.Millisecond)
 				}
@@ -186,15 +195,5 @@ func TestClusterWideRateLimit(t *testing.T) {
 
 func fallbackMetric(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "apikey_limits_fallback" {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatal("apikey_limits_fallback is not registered")
-	return 0
+	return metric(t, reg, "apikey_limits_fallback")
 }
