@@ -85,6 +85,10 @@ func (r *ApiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		// removes it with the key.
 		return ctrl.Result{}, nil
 	}
+	if wait := r.awaitingAPIServer(ctx, key); wait > 0 {
+		// No status write either: the Secret's creation wakes the key.
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	original := key.DeepCopy()
 	defer func() {
 		if equality.Semantic.DeepEqual(original.Status, key.Status) {
@@ -171,6 +175,27 @@ func (r *ApiKeyReconciler) ensureSecret(ctx context.Context, s *scope) (*corev1.
 		return nil, nil
 	}
 	return secret, nil
+}
+
+// awaitingAPIServer tells how long to leave a new key's Secret to the API
+// server that created the key (keysv1.TokenWriterAnnotation): it writes
+// the token it answered with right after the key. Zero once the Secret is
+// there, the key has a token, or the grace since the key's creation (not
+// a time the annotation could name) has passed, as after a crash of the
+// API server between its two writes.
+func (r *ApiKeyReconciler) awaitingAPIServer(ctx context.Context, key *keysv1.ApiKey) time.Duration {
+	if key.Annotations[keysv1.TokenWriterAnnotation] != keysv1.TokenWriterAPIServer || key.Status.Hash != "" {
+		return 0
+	}
+	wait := key.CreationTimestamp.Add(keysv1.TokenWriterGrace).Sub(r.Clock.Now())
+	if wait <= 0 {
+		return 0
+	}
+	err := r.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.SecretName()}, &corev1.Secret{})
+	if !apierrors.IsNotFound(err) {
+		return 0
+	}
+	return wait
 }
 
 // labelledOurs reads only the metadata of a Secret the cache does not
@@ -464,7 +489,11 @@ func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		// list) brings the key anyway. Waking the key for it would cost a
 		// reconcile per key, and a second status write whenever the cache
 		// has not yet seen the first.
-		Owns(&corev1.Secret{}, builder.WithPredicates(predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }})).
+		// The exception: a Secret the API server wrote after its key,
+		// which the key waits for (awaitingAPIServer).
+		Owns(&corev1.Secret{}, builder.WithPredicates(predicate.Funcs{CreateFunc: func(e event.CreateEvent) bool {
+			return e.Object.GetAnnotations()[keysv1.TokenWriterAnnotation] == keysv1.TokenWriterAPIServer
+		}})).
 		Watches(&keysv1.ApiKeyRole{}, handler.EnqueueRequestsFromMapFunc(r.keysOfRole),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return false }})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).

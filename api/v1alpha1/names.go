@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "time"
+
 // Names fixed by the design: tests outside this repository depend on them.
 const (
 	// SecretKeyField is the Secret data key that holds the plaintext token.
@@ -30,7 +32,24 @@ const (
 	// key stays refused with that token even after the other key is gone,
 	// so a token copied from another tenant never starts working.
 	TokenInUseAnnotation = "keys.apikey-operator.io/token-in-use"
+
+	// TokenWriterAnnotation, set to TokenWriterAPIServer on an ApiKey,
+	// says the API server is writing the key's Secret with the token it
+	// returns in its create answer: the controller waits up to
+	// TokenWriterGrace after the key's creation before it mints a token
+	// of its own. The API server creates the key first and its Secret,
+	// owned by the key, second, so a crash between the two leaves a key
+	// without a token (minted after the grace), never a Secret holding a
+	// token without its key. On the Secret it marks one the API server
+	// wrote, whose creation the controller must see.
+	TokenWriterAnnotation = "keys.apikey-operator.io/token-writer"
+	TokenWriterAPIServer  = "apiserver"
 )
+
+// TokenWriterGrace is how long after a key's creation the controller
+// leaves its Secret to the API server (TokenWriterAnnotation): longer than
+// any write deadline of the API server (--rest-write-timeout).
+const TokenWriterGrace = 30 * time.Second
 
 // Condition types and reasons of ApiKey.status.conditions.
 const (

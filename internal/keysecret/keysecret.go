@@ -24,8 +24,9 @@ func Labels(key *keysv1.ApiKey) map[string]string {
 }
 
 // New is the key's Secret holding token: in the key's namespace, named
-// key.SecretName(), labelled, and owned by the key when the key exists
-// already (has a UID; the store writes the Secret before the key).
+// key.SecretName(), labelled, and owned by the key when it has a UID (the
+// controller and the store both write it after the key exists, so a
+// Secret holding a token never lacks its owner).
 func New(key *keysv1.ApiKey, token string) *corev1.Secret {
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.SecretName()},
@@ -49,19 +50,6 @@ func Claim(ctx context.Context, c client.Writer, key *keysv1.ApiKey, s *corev1.S
 	}
 	if err := c.Patch(ctx, s, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("claim secret %s: %w", s.Name, err)
-	}
-	return nil
-}
-
-// Own gives the key's Secret, written before the key existed, the key as
-// owner, without reading it: the merge patch of an empty Secret to one
-// with the owner reference holds only that reference.
-func Own(ctx context.Context, c client.Writer, key *keysv1.ApiKey) error {
-	before := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.SecretName()}}
-	after := before.DeepCopy()
-	after.OwnerReferences = []metav1.OwnerReference{*ownerRef(key)}
-	if err := c.Patch(ctx, after, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("own secret %s: %w", after.Name, err)
 	}
 	return nil
 }

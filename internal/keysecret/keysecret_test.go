@@ -30,7 +30,7 @@ func TestNew(t *testing.T) {
 	if s.Labels[keysv1.ApiKeyLabel] != "billing" || metav1.GetControllerOf(s) == nil || metav1.GetControllerOf(s).UID != "uid-1" {
 		t.Errorf("labels %v, owner %v", s.Labels, s.OwnerReferences)
 	}
-	// The store writes the Secret before the key exists: no owner yet.
+	// A key not yet created has no UID to own anything with.
 	unborn := key("")
 	unborn.UID = ""
 	if s := New(unborn, "ak_token"); s.Name != "billing" || len(s.OwnerReferences) != 0 {
@@ -59,30 +59,6 @@ func patches(t *testing.T, objs ...client.Object) (client.Client, *[]string) {
 		},
 	})
 	return c, &sent
-}
-
-// Own sends one merge patch that holds only the owner reference: it never
-// reads the Secret, and it cannot touch the token.
-func TestOwn(t *testing.T) {
-	k := key("")
-	k.UID = ""
-	existing := New(k, "ak_token")
-	k.UID = "uid-1"
-	c, sent := patches(t, existing)
-	if err := Own(context.Background(), c, k); err != nil {
-		t.Fatal(err)
-	}
-	want := `application/merge-patch+json {"metadata":{"ownerReferences":[{"apiVersion":"keys.apikey-operator.io/v1alpha1","blockOwnerDeletion":true,"controller":true,"kind":"ApiKey","name":"billing","uid":"uid-1"}]}}`
-	if len(*sent) != 1 || (*sent)[0] != want {
-		t.Errorf("patches %v, want [%s]", *sent, want)
-	}
-	got := &corev1.Secret{}
-	if err := c.Get(context.Background(), client.ObjectKeyFromObject(existing), got); err != nil {
-		t.Fatal(err)
-	}
-	if metav1.GetControllerOf(got) == nil || Token(got) != "ak_token" {
-		t.Errorf("after Own: owners %v, token kept %v", got.OwnerReferences, Token(got) == "ak_token")
-	}
 }
 
 // Claim labels and owns a Secret that lacks it, once; a Secret already

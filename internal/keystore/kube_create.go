@@ -49,14 +49,17 @@ func (s *Kube) Create(ctx context.Context, sc access.Scopes, ns string, n NewKey
 	}
 	key := s.newObject(ctx, ns, &n, role, now)
 	w.key, w.changes = key, specChanges(&keysv1.ApiKeySpec{}, &key.Spec)
-	if err := s.createSecret(ctx, key, tok); err != nil {
-		return nil, err
-	}
+	// The key first, then its Secret owned by it from the start: a crash
+	// between the two leaves a key that the controller gives a token of
+	// its own after keysv1.TokenWriterGrace, never a Secret holding a
+	// token without its key, and never a name that a retry cannot see.
 	if err := s.Client.Create(ctx, key); err != nil {
-		s.dropSecret(ctx, key)
 		return nil, writeError(err, n.Name)
 	}
-	s.ownSecret(ctx, key)
+	if err := s.createSecret(ctx, key, tok); err != nil {
+		s.dropKey(key)
+		return nil, err
+	}
 	w.done = true
 	view := s.view(ctx, key)
 	view.KeyPrefix = token.DisplayPrefix(tok)
@@ -93,9 +96,10 @@ func (s *Kube) newObject(ctx context.Context, ns string, n *NewKey, role *keysv1
 			Namespace: ns,
 			Name:      ObjectName(n.Name),
 			Annotations: map[string]string{
-				CreatedByAnnotation:  caller,
-				ModifiedByAnnotation: caller,
-				ModifiedAtAnnotation: now.UTC().Format(time.RFC3339),
+				keysv1.TokenWriterAnnotation: keysv1.TokenWriterAPIServer,
+				CreatedByAnnotation:          caller,
+				ModifiedByAnnotation:         caller,
+				ModifiedAtAnnotation:         now.UTC().Format(time.RFC3339),
 			},
 		},
 		Spec: keysv1.ApiKeySpec{

@@ -3,6 +3,7 @@ package keystore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,11 +14,12 @@ import (
 	"github.com/apikey-operator/apikey-operator/internal/keysecret"
 )
 
-// createSecret writes the token into the key's Secret before the ApiKey
-// exists, labelled so the controller finds it and takes its token as
-// issued instead of minting another.
+// createSecret writes the token into the key's Secret, owned by the key
+// (created just before) and marked as the API server's, so the controller
+// wakes for it and takes its token as issued instead of minting another.
 func (s *Kube) createSecret(ctx context.Context, key *keysv1.ApiKey, tok string) error {
 	secret := keysecret.New(key, tok)
+	metav1.SetMetaDataAnnotation(&secret.ObjectMeta, keysv1.TokenWriterAnnotation, keysv1.TokenWriterAPIServer)
 	err := s.Client.Create(ctx, secret)
 	switch {
 	case apierrors.IsAlreadyExists(err):
@@ -28,20 +30,20 @@ func (s *Kube) createSecret(ctx context.Context, key *keysv1.ApiKey, tok string)
 	return nil
 }
 
-// dropSecret removes the Secret of a key whose creation failed: by name,
-// the one just written, never another key's Secret labelled with the
-// same key name.
-func (s *Kube) dropSecret(ctx context.Context, key *keysv1.ApiKey) {
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.SecretName()}}
-	_ = client.IgnoreNotFound(s.Client.Delete(ctx, secret))
+// dropKey removes a key whose Secret could not be written, so the create
+// leaves nothing behind: this key only (the UID precondition), even when
+// the request's own deadline has passed. If this fails too, the key stays,
+// visible by its name, and the controller mints its token after the grace.
+func (s *Kube) dropKey(key *keysv1.ApiKey) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	uid := key.UID
+	_ = client.IgnoreNotFound(s.Client.Delete(ctx, key.DeepCopy(), client.Preconditions{UID: &uid}))
 }
 
-// ownSecret gives the Secret its owner reference at once, so it goes with
-// the key even before the controller has seen it. The controller claims it
-// anyway; a failure here is repaired there.
-func (s *Kube) ownSecret(ctx context.Context, key *keysv1.ApiKey) {
-	_ = keysecret.Own(ctx, s.Client, key)
-}
+// cleanupTimeout bounds the undo of a half-done write, which runs after
+// the request's own context may have ended.
+const cleanupTimeout = 5 * time.Second
 
 // dropSecrets deletes the key's Secret now rather than leave it to the
 // garbage collector, so the name can be used again at once. The label

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -119,11 +117,7 @@ var _ = Describe("Crash safety", func() {
 
 	It("converges after SIGKILLs of the operator binary while issuing and while rotating", func() {
 		ns := newNamespace(ctx, "crash-kill")
-		bin := filepath.Join(GinkgoT().TempDir(), "apikey-operator")
-		build := exec.Command("go", "build", "-o", bin, ".")
-		build.Dir = filepath.Join("..", "..")
-		out, err := build.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), string(out))
+		bin := operatorBinary()
 		var logBuf testkit.SyncBuffer
 		run := func() *proc.Process {
 			p, err := proc.Start(bin, []string{"controller", "--kubeconfig", env.Kubeconfig, "--disable-webhooks",

@@ -134,6 +134,9 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
+	for _, d := range binDirs {
+		_ = os.RemoveAll(d)
+	}
 	if cancel != nil {
 		cancel()
 	}
