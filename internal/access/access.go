@@ -81,8 +81,11 @@ type Scopes struct {
 var (
 	ErrUnauthenticated = errors.New("authentication required: send an API key (Authorization: Bearer, X-API-Key, or Basic with the key as password) or a Kubernetes bearer token")
 	ErrForbidden       = errors.New("forbidden")
-	ErrOtherNamespace  = errors.New("an API key manages keys only in its own namespace")
-	ErrEscalation      = errors.New("cannot grant permissions the caller does not hold")
+	// ErrUnavailable: a check that needs kube-apiserver (a
+	// SubjectAccessReview) could not be made; a retry may succeed.
+	ErrUnavailable    = errors.New("the authorization check could not be made; try again")
+	ErrOtherNamespace = errors.New("an API key manages keys only in its own namespace")
+	ErrEscalation     = errors.New("cannot grant permissions the caller does not hold")
 )
 
 // Authorizer checks callers; Kubernetes identities go to SAR.
@@ -136,7 +139,7 @@ func (a *Authorizer) authorizeUser(ctx context.Context, u user.Info, namespace s
 		// The cause may name internals (webhook URLs, API errors): log
 		// it, and tell the caller only that the check could not be made.
 		logr.FromContextOrDiscard(ctx).Error(err, "SubjectAccessReview failed", "user", u.GetName(), "namespace", namespace, "verb", verb)
-		return fmt.Errorf("%w: the authorization check could not be made; try again", ErrForbidden)
+		return ErrUnavailable
 	}
 	if decision != authorizer.DecisionAllow {
 		msg := fmt.Sprintf("%s cannot %s apikeys.%s in namespace %q", u.GetName(), verb, keysv1.GroupVersion.Group, namespace)

@@ -8,6 +8,7 @@ package apiserver
 import (
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,7 +62,22 @@ type Options struct {
 	// server, for the self-signed certificate's names.
 	ServiceName      string
 	ServiceNamespace string
+	// WriteTimeout bounds a REST dialect write (create, update, delete),
+	// the calls to kube-apiserver it makes included: past it the caller
+	// gets 503 with Retry-After in the dialect's shape rather than
+	// waiting for an unreachable kube-apiserver (--rest-write-timeout).
+	WriteTimeout time.Duration
 }
+
+// Bounds of --rest-write-timeout. The upper one stays below the grace the
+// controller gives the API server to write a new key's Secret
+// (keysv1.TokenWriterGrace), so a create that gave up never races a
+// token the controller mints.
+const (
+	DefaultWriteTimeout = 5 * time.Second
+	minWriteTimeout     = 100 * time.Millisecond
+	maxWriteTimeout     = 20 * time.Second
+)
 
 // NewOptions returns the defaults: port 8443, self-signed certificates in
 // --cert-dir unless --tls-cert-file is given.
@@ -73,6 +89,7 @@ func NewOptions() *Options {
 		Audit:            genericoptions.NewAuditOptions(),
 		ServiceName:      "apikey-operator-apiserver",
 		ServiceNamespace: "apikey-operator-system",
+		WriteTimeout:     DefaultWriteTimeout,
 	}
 	o.SecureServing.BindPort = 8443
 	o.SecureServing.ServerCert.CertDirectory = ""
@@ -91,6 +108,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.Audit.AddFlags(fs)
 	fs.StringVar(&o.ServiceName, "apiserver-service-name", o.ServiceName, "Service in front of the API server; the self-signed certificate is issued for <name>.<namespace>.svc.")
 	fs.StringVar(&o.ServiceNamespace, "apiserver-service-namespace", o.ServiceNamespace, "Namespace of that Service.")
+	fs.DurationVar(&o.WriteTimeout, "rest-write-timeout", o.WriteTimeout, fmt.Sprintf("Deadline of a REST dialect write (create, update, delete), its calls to kube-apiserver included (%s to %s). Past it the client gets 503 with Retry-After in the dialect's error shape; the write may still have happened, so look the key up by name or id before retrying (docs/rest-api.md). Reads are served from the cache and are not bound by it.", minWriteTimeout, maxWriteTimeout))
 }
 
 // Validate reports options that cannot work.
@@ -100,6 +118,9 @@ func (o *Options) Validate() error {
 	errs = append(errs, o.Authentication.Validate()...)
 	errs = append(errs, o.Authorization.Validate()...)
 	errs = append(errs, o.Audit.Validate()...)
+	if o.WriteTimeout < minWriteTimeout || o.WriteTimeout > maxWriteTimeout {
+		errs = append(errs, fmt.Errorf("--rest-write-timeout=%s: give a duration from %s to %s, such as %s", o.WriteTimeout, minWriteTimeout, maxWriteTimeout, DefaultWriteTimeout))
+	}
 	for _, err := range errs {
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -20,6 +21,12 @@ type Server struct {
 	generic *genericapiserver.GenericAPIServer
 }
 
+// Dialects are the REST dialects' own settings.
+type Dialects struct {
+	// WriteTimeout bounds each write (Options.WriteTimeout).
+	WriteTimeout time.Duration
+}
+
 // Verification is the verify core the ApiKeyReview and the dialects'
 // API-key authentication use, and --verify-any-namespace.
 type Verification struct {
@@ -29,9 +36,9 @@ type Verification struct {
 
 // New builds the server: the aggregated access API, and every dialect of
 // internal/dialect over the store.
-func New(cfg *genericapiserver.Config, v Verification, store keystore.Store) (*Server, error) {
+func New(cfg *genericapiserver.Config, v Verification, d Dialects, store keystore.Store) (*Server, error) {
 	authn := newDialectAuthn(v.Verifier, cfg.Authentication.Authenticator)
-	routes := dialectRoutes(store, authn, cfg.AuditBackend, cfg.AuditPolicyRuleEvaluator)
+	routes := dialectRoutes(store, authn, cfg.AuditBackend, cfg.AuditPolicyRuleEvaluator, d.WriteTimeout)
 	cfg.BuildHandlerChainFunc = func(api http.Handler, c *genericapiserver.Config) http.Handler {
 		return routes.before(genericapiserver.DefaultBuildHandlerChain(api, c))
 	}

@@ -315,7 +315,8 @@ func (o *Options) addAPIServer(ctx context.Context, op *Operator) error {
 		Recorder:  op.GetEventRecorder("apikey-operator-apiserver"),
 		Hashes:    hashes,
 	}
-	srv, err := apiserver.New(cfg, apiserver.Verification{Verifier: op.Verify.Verifier(), AnyNamespace: o.Verify.AnyNamespace}, store)
+	srv, err := apiserver.New(cfg, apiserver.Verification{Verifier: op.Verify.Verifier(), AnyNamespace: o.Verify.AnyNamespace},
+		apiserver.Dialects{WriteTimeout: o.APIServer.WriteTimeout}, store)
 	if err != nil {
 		return err
 	}

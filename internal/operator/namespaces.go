@@ -3,6 +3,8 @@ package operator
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
@@ -54,25 +56,83 @@ func namespaceConfigs(namespaces []string) map[string]cache.Config {
 // Namespace itself), and any other does not exist as far as the REST
 // dialects are concerned: a 404 in their shape. Every other read goes to
 // the cache.
+//
+// The last answer for each listed namespace is remembered: it is reused
+// for namespaceFresh, and served stale when kube-apiserver does not
+// answer within namespaceReadTimeout, so reads keep working from the
+// cache during an outage, as they do without --watch-namespaces.
 type watchedNamespaces struct {
 	client.Reader
 	live  client.Reader
 	names sets.Set[string]
+	now   func() time.Time
+
+	mu   sync.Mutex
+	last map[string]namespaceAnswer
 }
+
+type namespaceAnswer struct {
+	ns   *corev1.Namespace // nil: not found
+	when time.Time
+}
+
+const (
+	namespaceFresh       = 10 * time.Second
+	namespaceReadTimeout = 2 * time.Second
+)
 
 func newWatchedNamespaces(cached, live client.Reader, namespaces []string) client.Reader {
 	if len(namespaces) == 0 {
 		return cached
 	}
-	return &watchedNamespaces{Reader: cached, live: live, names: sets.New(namespaces...)}
+	return &watchedNamespaces{Reader: cached, live: live, names: sets.New(namespaces...), now: time.Now, last: map[string]namespaceAnswer{}}
 }
 
 func (r *watchedNamespaces) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if _, ok := obj.(*corev1.Namespace); !ok {
+	ns, ok := obj.(*corev1.Namespace)
+	if !ok {
 		return r.Reader.Get(ctx, key, obj, opts...)
 	}
 	if !r.names.Has(key.Name) {
 		return apierrors.NewNotFound(corev1.Resource("namespaces"), key.Name)
 	}
-	return r.live.Get(ctx, key, obj, opts...)
+	r.mu.Lock()
+	last, known := r.last[key.Name]
+	r.mu.Unlock()
+	if known && r.now().Sub(last.when) < namespaceFresh {
+		return last.into(key.Name, ns)
+	}
+	readCtx, cancel := context.WithTimeout(ctx, namespaceReadTimeout)
+	defer cancel()
+	got := &corev1.Namespace{}
+	err := r.live.Get(readCtx, key, got, opts...)
+	switch {
+	case err == nil:
+		r.remember(key.Name, got)
+	case apierrors.IsNotFound(err):
+		r.remember(key.Name, nil)
+	case known:
+		// kube-apiserver did not answer: the last answer, stale.
+		return last.into(key.Name, ns)
+	default:
+		return err
+	}
+	r.mu.Lock()
+	last = r.last[key.Name]
+	r.mu.Unlock()
+	return last.into(key.Name, ns)
+}
+
+func (r *watchedNamespaces) remember(name string, ns *corev1.Namespace) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last[name] = namespaceAnswer{ns: ns, when: r.now()}
+}
+
+func (a namespaceAnswer) into(name string, out *corev1.Namespace) error {
+	if a.ns == nil {
+		return apierrors.NewNotFound(corev1.Resource("namespaces"), name)
+	}
+	a.ns.DeepCopyInto(out)
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -129,5 +130,40 @@ func TestWatchedNamespacesReader(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"team-a/cm"}, cached.gets); diff != "" {
 		t.Errorf("cached reads (-want +got):\n%s", diff)
+	}
+}
+
+// failingReader is kube-apiserver not answering.
+type failingReader struct{ client.Reader }
+
+func (failingReader) Get(ctx context.Context, _ client.ObjectKey, _ client.Object, _ ...client.GetOption) error {
+	return context.DeadlineExceeded
+}
+
+// A served namespace's last answer is reused while fresh, and served
+// stale when kube-apiserver does not answer; with no answer ever, the
+// error stands.
+func TestWatchedNamespacesOutage(t *testing.T) {
+	ctx := context.Background()
+	live := &countingReader{Reader: fake.NewClientBuilder().WithObjects(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}).Build()}
+	now := time.Unix(1000, 0)
+	r := newWatchedNamespaces(nil, live, []string{"team-a", "team-b"}).(*watchedNamespaces)
+	r.now = func() time.Time { return now }
+	for range 3 {
+		if err := r.Get(ctx, client.ObjectKey{Name: "team-a"}, &corev1.Namespace{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(live.gets) != 1 {
+		t.Errorf("live reads within %s: %v, want one", namespaceFresh, live.gets)
+	}
+	now = now.Add(namespaceFresh)
+	r.live = failingReader{}
+	got := &corev1.Namespace{}
+	if err := r.Get(ctx, client.ObjectKey{Name: "team-a"}, got); err != nil || got.Name != "team-a" {
+		t.Errorf("during an outage: %v, %q; want the last answer", err, got.Name)
+	}
+	if err := r.Get(ctx, client.ObjectKey{Name: "team-b"}, &corev1.Namespace{}); err == nil || apierrors.IsNotFound(err) {
+		t.Errorf("never answered, during an outage: %v, want the error", err)
 	}
 }

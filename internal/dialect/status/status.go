@@ -56,6 +56,8 @@ func Of(err error) (int, string) {
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, keystore.ErrUnavailable):
 		return http.StatusServiceUnavailable, keystore.ErrUnavailable.Error()
+	case errors.Is(err, access.ErrUnavailable):
+		return http.StatusServiceUnavailable, access.ErrUnavailable.Error()
 	}
 	return http.StatusInternalServerError, "internal error"
 }

@@ -26,6 +26,7 @@ func TestOf(t *testing.T) {
 		{access.ErrEscalation, http.StatusForbidden},
 		{fmt.Errorf("%w: x", keystore.ErrNotFound), http.StatusNotFound},
 		{keystore.ErrNamespaceNotFound, http.StatusNotFound},
+		{fmt.Errorf("%w: webhook at 10.0.0.1 timed out", access.ErrUnavailable), http.StatusServiceUnavailable},
 		{keystore.ErrRoleNotFound, http.StatusNotFound},
 		{keystore.ErrConflict, http.StatusConflict},
 		{fmt.Errorf("%w: etcd timeout at 10.0.0.1", keystore.ErrUnavailable), http.StatusServiceUnavailable},
