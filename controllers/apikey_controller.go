@@ -184,7 +184,7 @@ func (r *ApiKeyReconciler) ensureSecret(ctx context.Context, s *scope) (*corev1.
 // a time the annotation could name) has passed, as after a crash of the
 // API server between its two writes.
 func (r *ApiKeyReconciler) awaitingAPIServer(ctx context.Context, key *keysv1.ApiKey) time.Duration {
-	if key.Annotations[keysv1.TokenWriterAnnotation] != keysv1.TokenWriterAPIServer || key.Status.Hash != "" {
+	if key.Annotations[keysv1.TokenWriterAnnotation] != keysv1.TokenWriterAPIServer || key.Status.Hash != "" || key.HashOnly() {
 		return 0
 	}
 	wait := key.CreationTimestamp.Add(keysv1.TokenWriterGrace).Sub(r.Clock.Now())
