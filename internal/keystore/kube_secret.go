@@ -18,9 +18,16 @@ import (
 // (created just before) and marked as the API server's, so the controller
 // wakes for it and takes its token as issued instead of minting another.
 func (s *Kube) createSecret(ctx context.Context, key *keysv1.ApiKey, tok string) error {
-	secret := keysecret.New(key, tok)
-	metav1.SetMetaDataAnnotation(&secret.ObjectMeta, keysv1.TokenWriterAnnotation, keysv1.TokenWriterAPIServer)
+	newSecret := func() *corev1.Secret {
+		secret := keysecret.New(key, tok)
+		metav1.SetMetaDataAnnotation(&secret.ObjectMeta, keysv1.TokenWriterAnnotation, keysv1.TokenWriterAPIServer)
+		return secret
+	}
+	secret := newSecret()
 	err := s.Client.Create(ctx, secret)
+	if apierrors.IsAlreadyExists(err) && s.dropLeftovers(ctx, key) == nil {
+		err = s.Client.Create(ctx, newSecret())
+	}
 	switch {
 	case apierrors.IsAlreadyExists(err):
 		return fmt.Errorf("%w: a Secret named %q already exists in the namespace", ErrConflict, secret.Name)
@@ -28,6 +35,17 @@ func (s *Kube) createSecret(ctx context.Context, key *keysv1.ApiKey, tok string)
 		return writeError(err, string(key.Spec.Name))
 	}
 	return nil
+}
+
+// dropLeftovers deletes the Secrets labelled for the key's name, which a
+// key of the same name deleted earlier left (the garbage collector has not
+// removed them yet, or a crash or a timed-out write did not), and tells
+// whether that worked. It is safe only here: the key was just created,
+// so no other key holds this name, and a Secret labelled with it belongs
+// to none that lives; a Secret the operator does not label is never
+// touched, and keeps answering 409.
+func (s *Kube) dropLeftovers(ctx context.Context, key *keysv1.ApiKey) error {
+	return s.Client.DeleteAllOf(ctx, &corev1.Secret{}, keysecret.Selector(key)...)
 }
 
 // dropKey removes a key whose Secret could not be written, so the create
