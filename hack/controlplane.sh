@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds the local control plane (kube-apiserver, etcd, kubectl) from Go
-# modules into bin/ once; later calls reuse what is there. The usual envtest
-# download of these binaries is not reachable here, and a new user should
-# not need it either. envtest finds them through KUBEBUILDER_ASSETS=bin/.
+# Builds the local control plane (kube-apiserver, kube-controller-manager,
+# etcd, kubectl) from Go modules into bin/ once; later calls reuse what is
+# there. The usual envtest download of these binaries is not reachable
+# here, and a new user should not need it either. envtest finds them through KUBEBUILDER_ASSETS=bin/.
 #
+# kube-controller-manager is part of it because `make run` runs its garbage
+# collector, as a cluster does (a deleted key's Secret goes with the key).
 # With --node it also builds what a real node needs (`make e2e`): kubelet,
-# kube-controller-manager, kube-scheduler and kube-proxy (in the same
-# `go build` as any missing kube-apiserver/kubectl, so the shared packages
+# kube-scheduler and kube-proxy (in the same `go build` as any missing
+# kube-apiserver/kubectl/kube-controller-manager, so the shared packages
 # compile once), containerd, ctr and containerd-shim-runc-v2 (in parallel),
 # and installs runc, the CNI plugins, iptables, conntrack and socat from
 # Debian's packages when they are missing.
@@ -75,8 +77,8 @@ build_etcd() {
 # All missing Kubernetes binaries in ONE go build: kubelet, the controller
 # manager and kube-apiserver share most of their packages.
 build_kube() {
-  local want=(kube-apiserver kubectl) missing=()
-  [ -n "$node" ] && want+=(kubelet kube-controller-manager kube-scheduler kube-proxy)
+  local want=(kube-apiserver kubectl kube-controller-manager) missing=()
+  [ -n "$node" ] && want+=(kubelet kube-scheduler kube-proxy)
   for b in "${want[@]}"; do built "$b" "$KUBE_VERSION" || missing+=("$b"); done
   if [ ${#missing[@]} -eq 0 ]; then echo "Kubernetes $KUBE_VERSION (${want[*]}): already built in $bin"; return; fi
   local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}

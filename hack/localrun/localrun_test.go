@@ -25,7 +25,7 @@ import (
 func TestMakeRun(t *testing.T) {
 	assets := testkit.ControlPlane(t)
 	bin := t.TempDir()
-	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
+	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubectl"} {
 		if err := os.Symlink(filepath.Join(assets, name), filepath.Join(bin, name)); err != nil {
 			t.Fatal(err)
 		}
@@ -77,6 +77,7 @@ func TestMakeRun(t *testing.T) {
 		t.Errorf("kubectl explain apikey.spec lacks the field descriptions:\n%s", explained)
 	}
 	checkPrintedExamples(t, kubectl)
+	checkGarbageCollected(t, kubectl)
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -98,6 +99,27 @@ func TestMakeRun(t *testing.T) {
 			continue
 		}
 		l.Close()
+	}
+}
+
+// checkGarbageCollected deletes a key as a person would, with kubectl
+// (which, unlike the REST dialects, leaves the Secret to its owner
+// reference), and waits for kube-controller-manager's garbage collector
+// to remove its Secret, as in a cluster. Without it the Secret stays.
+func checkGarbageCollected(t *testing.T, kubectl func(...string) string) {
+	t.Helper()
+	kubectl("get", "secret", "billing-service")
+	kubectl("delete", "ak", "billing-service")
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if got := kubectl("get", "secret", "--ignore-not-found", "billing-service", "-o", "name"); strings.TrimSpace(got) == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the Secret of a key deleted with kubectl is still there after 90s: no garbage collector")
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

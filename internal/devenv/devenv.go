@@ -25,6 +25,9 @@ type Env struct {
 	Kubeconfig string // path of an admin kubeconfig
 	// Certs hold the front-proxy and the API server's serving certificates.
 	Certs *Certs
+
+	controllerManager    *proc.Process
+	controllerManagerLog *os.File
 }
 
 // The Service in front of the operator's API server, as config/ names it.
@@ -82,6 +85,10 @@ type Options struct {
 	// static bearer tokens (token,user,uid per line) that are not JWTs, as
 	// OpenShift's sha256~, EKS and GKE tokens are not.
 	TokenAuthFile string
+	// ControllerManager also runs bin/kube-controller-manager's garbage
+	// collector and namespace controller, as a cluster has them: a
+	// deleted key's Secret then goes with it.
+	ControllerManager bool
 }
 
 // Start starts etcd and kube-apiserver from BinDir with aggregation
@@ -151,6 +158,12 @@ func Start(o Options) (*Env, error) {
 		_ = e.Stop()
 		return nil, err
 	}
+	if o.ControllerManager {
+		if err := e.startControllerManager(binDir); err != nil {
+			_ = e.Stop()
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
@@ -214,7 +227,7 @@ func enableAggregation(env *envtest.Environment, c *Certs) {
 // Stop stops kube-apiserver and etcd and removes their data.
 func (e *Env) Stop() error {
 	defer os.RemoveAll(e.Certs.Dir)
-	return e.env.Stop()
+	return errors.Join(e.stopControllerManager(), e.env.Stop())
 }
 
 // StopAPIServer stops kube-apiserver and leaves etcd running, to test

@@ -47,20 +47,20 @@ func Run(ctx context.Context, out io.Writer, o RunOptions) error {
 	kubeconfig := filepath.Join(local, "kubeconfig")
 	logPath := filepath.Join(local, "operator.log")
 
-	step(out, 1, "starting etcd and kube-apiserver from %s", o.BinDir)
+	step(out, 1, "starting etcd, kube-apiserver and kube-controller-manager (garbage collector, namespaces) from %s", o.BinDir)
 	start := time.Now()
-	env, err := Start(Options{BinDir: o.BinDir, ConfigDir: o.ConfigDir, Kubeconfig: kubeconfig, Webhooks: true, WebhookPort: WebhookPort})
+	env, err := Start(Options{BinDir: o.BinDir, ConfigDir: o.ConfigDir, Kubeconfig: kubeconfig, Webhooks: true, WebhookPort: WebhookPort, ControllerManager: true})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		fmt.Fprintln(out, "stopping kube-apiserver and etcd...")
+		fmt.Fprintln(out, "stopping kube-controller-manager, kube-apiserver and etcd...")
 		if err := env.Stop(); err != nil {
 			fmt.Fprintln(out, "  stop control plane:", err)
 		}
 		fmt.Fprintln(out, "stopped; nothing is left running.")
 	}()
-	fmt.Fprintf(out, "      kube-apiserver %s is up (%s); CRDs and webhook configurations installed\n", env.Config.Host, time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintf(out, "      kube-apiserver %s is up with kube-controller-manager (%s); CRDs and webhook configurations installed\n", env.Config.Host, time.Since(start).Round(100*time.Millisecond))
 
 	step(out, 2, "starting the operator: controller, webhook, API server, verify endpoints (log: %s)", logPath)
 	logFile, err := os.Create(logPath)
