@@ -79,7 +79,7 @@ plugin: ## Build the kubectl plugin bin/kubectl-apikey (`kubectl apikey` once bi
 	@install -m 0755 cmd/kubectl-apikey/kubectl_complete-apikey $(BIN)/kubectl_complete-apikey
 
 .PHONY: controlplane
-controlplane: ## Build kube-apiserver, etcd and kubectl from Go modules into bin/ (once; versions in hack/versions.env).
+controlplane: ## Build kube-apiserver, kube-controller-manager, etcd and kubectl from Go modules into bin/ (once; versions in hack/versions.env).
 	@hack/controlplane.sh $(BIN)
 
 .PHONY: node
@@ -127,6 +127,10 @@ e2e: ## Run the end-to-end suite: the image and chart on a real one-node cluster
 	@BIN=$(BIN) IMG=$(IMG) hack/e2e.sh
 
 KEYS ?= 10000
+
+.PHONY: bench-connections
+bench-connections: controlplane ## Flood the verify port with idle connections from one address, limits off and on; report the other client's p99 and errors and the process's files and RSS (docs/benchmarks.md).
+	@$(GO) run ./hack/connbench --bin $(BIN)
 
 .PHONY: bench-scale
 bench-scale: controlplane build ## Measure KEYS keys (default 10000; 1000 and 100000 for the growth table) on the local control plane: raw API limit, keys to Ready, memory, resync, startup, hub lists, etcd bytes, verify core. Writes the growth table's row for KEYS in docs/benchmarks.md, and at 10000 the scale section.

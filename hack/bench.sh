@@ -114,12 +114,16 @@ row() {
 	printf '| %s | %s | %s | %s |\n' "$1" "$(median "$2" 3)" "$(median "$2" 5)" "$(median "$2" 7)"
 }
 
-# docs/benchmarks.md has two parts: this script's, between the verify
-# markers, and hack/scalebench's (make bench-scale), between the scale
-# markers. Each program rewrites only its own part.
-scale=""
+# docs/benchmarks.md has three parts: this script's, between the verify
+# markers, hack/scalebench's (make bench-scale), between the scale
+# markers, and hack/connbench's (make bench-connections), between the
+# connections markers. Each program rewrites only its own part.
+scale="" connections=""
 if [ -f "$out" ] && grep -q '^<!-- scale:begin -->' "$out"; then
 	scale=$(sed -n '/^<!-- scale:begin -->/,/^<!-- scale:end -->/p' "$out")
+fi
+if [ -f "$out" ] && grep -q '^<!-- connections:begin -->' "$out"; then
+	connections=$(sed -n '/^<!-- connections:begin -->/,/^<!-- connections:end -->/p' "$out")
 fi
 
 {
@@ -227,6 +231,10 @@ fi
 	if [ -n "$scale" ]; then
 		echo
 		echo "$scale"
+	fi
+	if [ -n "$connections" ]; then
+		echo
+		echo "$connections"
 	fi
 } >"$tmp/benchmarks.md"
 cat "$tmp/benchmarks.md" >"$out"

@@ -8,6 +8,7 @@ package apiserver
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -25,6 +26,7 @@ import (
 	accessv1 "github.com/apikey-operator/apikey-operator/api/access/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/apiserver/openapi"
 	apikeyaudit "github.com/apikey-operator/apikey-operator/internal/audit"
+	"github.com/apikey-operator/apikey-operator/internal/connlimit"
 	"github.com/apikey-operator/apikey-operator/internal/dialect"
 )
 
@@ -67,6 +69,9 @@ type Options struct {
 	// gets 503 with Retry-After in the dialect's shape rather than
 	// waiting for an unreachable kube-apiserver (--rest-write-timeout).
 	WriteTimeout time.Duration
+	// Connections bounds the secure port's connections; the operator's
+	// one connlimit.Options (nil: no limits).
+	Connections *connlimit.Options
 }
 
 // Bounds of --rest-write-timeout. The upper one stays below the grace the
@@ -129,6 +134,22 @@ func (o *Options) Validate() error {
 	return nil
 }
 
+// limitConnections opens the secure port itself, as k8s.io/apiserver
+// would, and bounds its connections (connlimit).
+func (o *Options) limitConnections() error {
+	s := o.SecureServing.SecureServingOptions
+	if o.Connections == nil || s.Listener != nil || s.BindPort <= 0 {
+		return nil
+	}
+	addr := net.JoinHostPort(s.BindAddress.String(), strconv.Itoa(s.BindPort))
+	ln, _, err := genericoptions.CreateListener(s.BindNetwork, addr, net.ListenConfig{})
+	if err != nil {
+		return fmt.Errorf("listen on --bind-address/--secure-port %s: %w", addr, err)
+	}
+	s.Listener = connlimit.Listen(ln, o.Connections.Limits(nil))
+	return nil
+}
+
 // Config builds the generic server's configuration from the options.
 func (o *Options) Config() (*genericapiserver.Config, error) {
 	if o.SecureServing.ServerCert.CertDirectory == "" && o.SecureServing.ServerCert.CertKey.CertFile == "" {
@@ -138,6 +159,9 @@ func (o *Options) Config() (*genericapiserver.Config, error) {
 	svc := fmt.Sprintf("%s.%s.svc", o.ServiceName, o.ServiceNamespace)
 	if err := o.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost", []string{svc, o.ServiceName + "." + o.ServiceNamespace, o.ServiceName}, []net.IP{netutils.ParseIPSloppy("127.0.0.1"), net.IPv6loopback}); err != nil {
 		return nil, fmt.Errorf("create self-signed certificates: %w", err)
+	}
+	if err := o.limitConnections(); err != nil {
+		return nil, err
 	}
 	c := genericapiserver.NewConfig(Codecs)
 	c.EffectiveVersion = basecompatibility.NewEffectiveVersionFromString(baseversion.DefaultKubeBinaryVersion, "", "")

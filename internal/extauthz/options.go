@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/apikey-operator/apikey-operator/internal/connlimit"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
 )
 
@@ -28,6 +29,10 @@ type Options struct {
 	// DeniedBody is the shape of a denied answer's body: text, json or
 	// empty.
 	DeniedBody string
+	// Connections bounds the listener's connections (trusted proxies
+	// exempt per address) and closes idle ones; the operator's one
+	// connlimit.Options. nil: no limits, the default idle timeout.
+	Connections *connlimit.Options
 }
 
 // NewOptions returns the defaults: port 9191 (the port Envoy's and

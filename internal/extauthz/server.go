@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/apikey-operator/apikey-operator/internal/connlimit"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
 )
 
@@ -88,8 +89,14 @@ func (s *Server) Start(ctx context.Context) error {
 // Serve serves on a listener the caller opened (tests use a free loopback
 // port) until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	conns := s.opts.Connections
+	if conns == nil {
+		conns = &connlimit.Options{IdleTimeout: connlimit.DefaultIdleTimeout}
+	}
+	ln = connlimit.Listen(ln, conns.Limits(s.backend.TrustedProxy))
 	srv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxRecvBytes),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: conns.IdleTimeout}),
 		// Envoy keeps its connections to an authorization service open
 		// and may ping them; gRPC's default policy would cut it off.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

@@ -214,6 +214,7 @@ func (o *Options) addVerify(ctx context.Context, op *Operator) error {
 	if err != nil {
 		return err
 	}
+	o.Verify.Connections = o.Connections
 	vs, err := verify.NewServer(o.Verify, verify.Deps{
 		Informers: op.GetCache(), Client: op.GetClient(), APIReader: op.GetAPIReader(), Registerer: o.Hooks.Registerer, Clock: o.Hooks.Clock,
 		Limits: lim,
@@ -267,6 +268,7 @@ func (o *Options) limits(op *Operator) (limits.Provider, error) {
 // addExtAuthz adds the gRPC ext_authz server over verify's core; it runs
 // in the API server process, beside the HTTP verify endpoints.
 func (o *Options) addExtAuthz(_ context.Context, op *Operator) error {
+	o.ExtAuthz.Connections = o.Connections
 	ea, err := extauthz.NewServer(o.ExtAuthz, extauthz.FromVerify(op.Verify), ctrl.Log.WithName("extauthz"))
 	if err != nil {
 		return fmt.Errorf("gRPC ext_authz server: %w", err)
@@ -296,6 +298,7 @@ func (o *Options) addAPIServer(ctx context.Context, op *Operator) error {
 	if err := keystore.IndexFields(ctx, op.GetFieldIndexer()); err != nil {
 		return err
 	}
+	o.APIServer.Connections = o.Connections
 	hashes, err := hashindex.Register(ctx, op.GetCache())
 	if err != nil {
 		return err

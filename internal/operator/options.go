@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/apikey-operator/apikey-operator/internal/apiserver"
+	"github.com/apikey-operator/apikey-operator/internal/connlimit"
 	"github.com/apikey-operator/apikey-operator/internal/extauthz"
 	"github.com/apikey-operator/apikey-operator/internal/leak"
 	"github.com/apikey-operator/apikey-operator/internal/limits"
@@ -60,7 +61,10 @@ type Options struct {
 	Limits     *limits.Options
 	ExtAuthz   *extauthz.Options
 	Leak       *leak.Options
-	Serving    ServingOptions
+	// Connections bounds each listener of the verify endpoints, the API
+	// server and gRPC ext_authz; the three share this one value.
+	Connections *connlimit.Options
+	Serving     ServingOptions
 
 	// Hooks replace parts of the operator in tests; they are not flags,
 	// and the zero value is production.
@@ -141,11 +145,12 @@ func NewOptions() *Options {
 			MutatingConfig:   "apikey-operator-mutating-webhook-configuration",
 			ValidatingConfig: "apikey-operator-validating-webhook-configuration",
 		},
-		APIServer: apiserver.NewOptions(),
-		Verify:    verify.NewOptions(),
-		Limits:    limits.NewOptions(),
-		ExtAuthz:  extauthz.NewOptions(),
-		Leak:      leak.NewOptions(),
+		APIServer:   apiserver.NewOptions(),
+		Verify:      verify.NewOptions(),
+		Limits:      limits.NewOptions(),
+		ExtAuthz:    extauthz.NewOptions(),
+		Leak:        leak.NewOptions(),
+		Connections: connlimit.NewOptions(),
 		Serving: ServingOptions{
 			MetricsBindAddress:     ":8080",
 			MetricsSecure:          true,
@@ -176,6 +181,9 @@ func (o *Options) Flags(c Components) cliflag.NamedFlagSets {
 	if c.APIServer {
 		o.ExtAuthz.AddFlags(fss.FlagSet("Envoy ext_authz (gRPC, for Envoy, Envoy Gateway and Istio)"))
 		o.Leak.AddFlags(fss.FlagSet("leak endpoint (secret scanners' reports of tokens found in public)"))
+	}
+	if c.APIServer || c.Verify {
+		o.Connections.AddFlags(fss.FlagSet("connections (each listener: verify, API server, gRPC ext_authz)"))
 	}
 	fs := fss.FlagSet("metrics and probes")
 	fs.StringVar(&o.Serving.MetricsBindAddress, "metrics-bind-address", o.Serving.MetricsBindAddress, "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
@@ -239,6 +247,9 @@ func (o *Options) Validate(c Components) error {
 	}
 	if c.Verify {
 		errs = append(errs, o.Verify.Validate(), o.Limits.Validate())
+	}
+	if c.APIServer || c.Verify {
+		errs = append(errs, o.Connections.Validate())
 	}
 	return errors.Join(errs...)
 }

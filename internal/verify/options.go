@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/apikey-operator/apikey-operator/internal/connlimit"
 )
 
 // Options are the verify endpoints' settings, bound to command-line flags.
@@ -38,6 +40,11 @@ type Options struct {
 	// MetricsPerKey exports apikey_key_verifications_total with a series
 	// per key: off by default for its cardinality.
 	MetricsPerKey bool
+	// Connections bounds the listener's connections (--trusted-proxies
+	// exempt per address) and sets the idle timeout; the operator's one
+	// connlimit.Options, whose flags it binds. nil: no limits, the
+	// default idle timeout.
+	Connections *connlimit.Options
 }
 
 // NewOptions returns the defaults of DESIGN.md.

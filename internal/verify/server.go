@@ -21,6 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/apikey-operator/apikey-operator/internal/connlimit"
 )
 
 // Deps are what the verify server uses from the rest of the program.
@@ -195,12 +197,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
+	conns := s.opts.Connections
+	if conns == nil {
+		conns = &connlimit.Options{IdleTimeout: connlimit.DefaultIdleTimeout}
+	}
+	ln = connlimit.Listen(ln, conns.Limits(s.TrustedProxy))
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       conns.IdleTimeout,
 		MaxHeaderBytes:    32 << 10,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}

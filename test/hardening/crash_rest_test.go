@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
-	"github.com/apikey-operator/apikey-operator/internal/devenv"
+	"github.com/apikey-operator/apikey-operator/internal/devenv/proc"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
@@ -119,7 +119,7 @@ type restOperator struct {
 	kubeconfig   string
 	extraArgs    []string
 	secure, vfy  int
-	proc         *devenv.Process
+	proc         *proc.Process
 	log          *testkit.SyncBuffer
 	client       *http.Client
 	secureBase   string
@@ -147,7 +147,7 @@ func (o *restOperator) start() {
 		"--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(o.secure),
 		"--tls-cert-file", env.Certs.ServingCert, "--tls-private-key-file", env.Certs.ServingKey,
 		"--verify-bind-address", fmt.Sprintf("127.0.0.1:%d", o.vfy), "--ext-authz-bind-address", "0"}, o.extraArgs...)
-	p, err := devenv.StartProcess(o.log, operatorBinary(), args...)
+	p, err := proc.Start(operatorBinary(), args, proc.Options{Out: o.log})
 	Expect(err).NotTo(HaveOccurred())
 	o.proc = p
 	Eventually(func() int {

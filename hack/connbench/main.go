@@ -1,0 +1,357 @@
+// Command connbench floods the verify port with idle keep-alive
+// connections from one address while a well-behaved client from another
+// address keeps verifying a key, each request on a new connection, and
+// reports that client's p99 and errors, whether the probes kept
+// answering, and the operator process's open files and RSS before,
+// during and after the flood — once with the connection limits off and
+// once with the defaults (make soak-connections; docs/benchmarks.md). A
+// benchmark: it reports, it does not pass or fail.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/devenv"
+	"github.com/apikey-operator/apikey-operator/internal/devenv/proc"
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "Directory with kube-apiserver, etcd and kubectl.")
+	flood := flag.Int("flood", 15000, "Idle connections the flooding address tries to hold (bounded by this process's own file limit).")
+	hold := flag.Duration("hold", 20*time.Second, "How long the flood is held while the good client measures.")
+	flag.Parse()
+	if err := run(*bin, *flood, *hold); err != nil {
+		fmt.Fprintln(os.Stderr, "connbench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name             string
+	held, refused    int
+	requests, errors int
+	p50, p99         time.Duration
+	probeFailures    int
+	fds, rss         [3]int // before, during, after (KiB for RSS)
+}
+
+func run(bin string, flood int, hold time.Duration) error {
+	started := time.Now()
+	dir, err := os.MkdirTemp("", "connbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintln(os.Stderr, "building the operator binary...")
+	exe := filepath.Join(dir, "apikey-operator")
+	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	fmt.Fprintln(os.Stderr, "starting etcd and kube-apiserver...")
+	env, err := devenv.Start(devenv.Options{BinDir: bin, ConfigDir: "config", Kubeconfig: filepath.Join(dir, "kubeconfig")})
+	if err != nil {
+		return err
+	}
+	defer env.Stop()
+	c, err := client.New(env.Config, client.Options{Scheme: devenv.Scheme()})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	const ns = "connbench"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return err
+	}
+	var results []result
+	for _, sc := range []struct {
+		name string
+		args []string
+	}{
+		{"limits off (`--max-connections=0 --max-connections-per-address=0`, idle timeout 2m as before)", []string{"--max-connections=0", "--max-connections-per-address=0", "--connection-idle-timeout=2m"}},
+		{"defaults (10,000 per listener, 512 per address, idle 30s)", nil},
+	} {
+		fmt.Fprintf(os.Stderr, "scenario: %s\n", sc.name)
+		r, err := scenario(ctx, env, c, exe, dir, ns, sc.args, flood, hold)
+		if err != nil {
+			return err
+		}
+		r.name = sc.name
+		results = append(results, r)
+	}
+	var b strings.Builder
+	report(&b, results, flood, hold, started)
+	fmt.Print(b.String())
+	return writeSection("docs/benchmarks.md", b.String())
+}
+
+// writeSection puts the report between docs/benchmarks.md's connections
+// markers (hack/bench.sh keeps them), or at its end.
+func writeSection(path, section string) error {
+	const begin, end = "<!-- connections:begin -->", "<!-- connections:end -->"
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	block := begin + "\n" + section + end + "\n"
+	text := string(old)
+	i, j := strings.Index(text, begin), strings.Index(text, end)
+	if i >= 0 && j > i {
+		text = text[:i] + block + text[j+len(end)+1:]
+	} else {
+		text = strings.TrimRight(text, "\n") + "\n\n" + block
+	}
+	return os.WriteFile(path, []byte(text), 0o644)
+}
+
+func scenario(ctx context.Context, env *devenv.Env, c client.Client, exe, dir, ns string, args []string, flood int, hold time.Duration) (result, error) {
+	var r result
+	verifyPort, probePort, securePort := freePort(), freePort(), freePort()
+	log, err := os.Create(filepath.Join(dir, "operator.log"))
+	if err != nil {
+		return r, err
+	}
+	defer log.Close()
+	p, err := proc.Start(exe, append([]string{"all", "--kubeconfig", env.Kubeconfig, "--disable-webhooks",
+		"--watch-namespaces", ns, "--metrics-bind-address", "0", "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probePort),
+		"--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(securePort),
+		"--tls-cert-file", env.Certs.ServingCert, "--tls-private-key-file", env.Certs.ServingKey,
+		"--verify-bind-address", fmt.Sprintf("127.0.0.1:%d", verifyPort), "--ext-authz-bind-address", "0",
+		"--verify-failure-rate", "0"}, args...), proc.Options{Out: log})
+	if err != nil {
+		return r, err
+	}
+	defer p.Stop(10 * time.Second)
+	pid := p.Pid()
+	name := fmt.Sprintf("k%d", time.Now().UnixNano())
+	if err := c.Create(ctx, &keysv1.ApiKey{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}); err != nil {
+		return r, err
+	}
+	tok, err := waitToken(ctx, c, ns, name)
+	if err != nil {
+		return r, err
+	}
+	verifyURL := fmt.Sprintf("http://127.0.0.1:%d/v1/auth?namespace=%s", verifyPort, ns)
+	probeURL := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
+	good := goodClient()
+	if err := waitStatus(good, verifyURL, tok, 200, 60*time.Second); err != nil {
+		return r, err
+	}
+	time.Sleep(2 * time.Second)
+	r.fds[0], r.rss[0] = usage(pid)
+
+	fmt.Fprintln(os.Stderr, "  flooding...")
+	conns, refused := floodFrom(net.ParseIP("127.0.0.2"), fmt.Sprintf("127.0.0.1:%d", verifyPort), flood)
+	r.held, r.refused = len(conns), refused
+	fmt.Fprintf(os.Stderr, "  holding %d connections (%d closed by the server or failed)\n", r.held, r.refused)
+	var (
+		lat     []time.Duration
+		mu      sync.Mutex
+		errs    atomic.Int64
+		probeKO atomic.Int64
+		stop    = make(chan struct{})
+		wg      sync.WaitGroup
+	)
+	wg.Add(2)
+	go func() { // 50 verifications a second, each on a new connection
+		defer wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			start := time.Now()
+			st, err := get(good, verifyURL, tok)
+			d := time.Since(start)
+			if err != nil || st != 200 {
+				errs.Add(1)
+				continue
+			}
+			mu.Lock()
+			lat = append(lat, d)
+			mu.Unlock()
+		}
+	}()
+	go func() { // the probe, once a second
+		defer wg.Done()
+		pc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			if st, err := get(pc, probeURL, ""); err != nil || st != 200 {
+				probeKO.Add(1)
+			}
+		}
+	}()
+	time.Sleep(hold / 2)
+	r.fds[1], r.rss[1] = usage(pid)
+	time.Sleep(hold / 2)
+	close(stop)
+	wg.Wait()
+	for _, c := range conns {
+		c.Close()
+	}
+	fmt.Fprintln(os.Stderr, "  flood closed; waiting 10s")
+	time.Sleep(10 * time.Second)
+	r.fds[2], r.rss[2] = usage(pid)
+	slices.Sort(lat)
+	r.requests, r.errors, r.probeFailures = len(lat)+int(errs.Load()), int(errs.Load()), int(probeKO.Load())
+	if len(lat) > 0 {
+		r.p50, r.p99 = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+	}
+	return r, nil
+}
+
+// floodFrom opens up to n connections from source, sends one keep-alive
+// request on each and keeps the ones whose answer came back open.
+func floodFrom(source net.IP, addr string, n int) ([]net.Conn, int) {
+	var (
+		mu      sync.Mutex
+		held    []net.Conn
+		refused atomic.Int64
+		next    atomic.Int64
+		wg      sync.WaitGroup
+	)
+	req := []byte("GET /v1/auth HTTP/1.1\r\nHost: x\r\n\r\n")
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: source}, Timeout: 5 * time.Second}
+			buf := make([]byte, 4096)
+			for next.Add(1) <= int64(n) {
+				c, err := d.Dial("tcp", addr)
+				if err != nil {
+					refused.Add(1)
+					continue
+				}
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.Write(req); err != nil {
+					c.Close()
+					refused.Add(1)
+					continue
+				}
+				if _, err := c.Read(buf); err != nil {
+					c.Close()
+					refused.Add(1)
+					continue
+				}
+				_ = c.SetDeadline(time.Time{})
+				mu.Lock()
+				held = append(held, c)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return held, int(refused.Load())
+}
+
+// goodClient sends from 127.0.0.3, a new connection per request.
+func goodClient() *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
+
+func get(c *http.Client, url, tok string) (int, error) {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+func waitStatus(c *http.Client, url, tok string, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := get(c, url, tok)
+		if err == nil && st == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s answered %d (%v), not %d, within %s", url, st, err, want, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func waitToken(ctx context.Context, c client.Client, ns, name string) (string, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		s := &corev1.Secret{}
+		key := &keysv1.ApiKey{}
+		if c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s) == nil &&
+			c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, key) == nil && key.Status.Hash != "" {
+			return string(s.Data[keysv1.SecretKeyField]), nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "", fmt.Errorf("key %s/%s not issued within 60s", ns, name)
+}
+
+// usage is the process's open files and RSS (KiB).
+func usage(pid int) (int, int) {
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss := 0
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			rss, _ = strconv.Atoi(f[1])
+		}
+	}
+	return len(fds), rss
+}
+
+func freePort() int {
+	p, err := devenv.FreePort()
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+func report(w io.Writer, rs []result, flood int, hold time.Duration, started time.Time) {
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(w, "## Connection flood (issue 20)\n\nWritten by `make bench-connections` (hack/connbench) on %s, in %s; load average when written: %s.\n\n",
+		started.UTC().Format("2006-01-02T15:04Z"), time.Since(started).Round(time.Second), strings.Join(strings.Fields(string(load))[:3], " "))
+	fmt.Fprintf(w, "One address (127.0.0.2) opens up to %d keep-alive connections to the verify port, one request each, and holds them %s; meanwhile another (127.0.0.3) verifies a key 50 times a second, each on a new connection, and the readiness probe is asked once a second. Process figures from /proc: open files, RSS.\n\n", flood, hold)
+	fmt.Fprintln(w, "| scenario | flood connections held | closed at once or failed | good client: requests | errors | p50 | p99 | probe failures | open files before / during / after | RSS MiB before / during / after |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %s | %s | %d | %d / %d / %d | %.1f / %.1f / %.1f |\n", r.name, r.held, r.refused, r.requests, r.errors,
+			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.probeFailures, r.fds[0], r.fds[1], r.fds[2],
+			float64(r.rss[0])/1024, float64(r.rss[1])/1024, float64(r.rss[2])/1024)
+	}
+}

@@ -1,0 +1,125 @@
+package hardening_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
+)
+
+// holdConnections opens n connections from source to addr, sends one
+// keep-alive request on each, and returns those the server answered and
+// kept open; the others it closed at once.
+func holdConnections(source, addr string, n int) []net.Conn {
+	var (
+		mu   sync.Mutex
+		held []net.Conn
+		wg   sync.WaitGroup
+	)
+	req := []byte("GET /v1/auth HTTP/1.1\r\nHost: x\r\n\r\n")
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}, Timeout: 5 * time.Second}
+			c, err := d.Dial("tcp", addr)
+			if err != nil {
+				return
+			}
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			buf := make([]byte, 1024)
+			if _, err := c.Write(req); err != nil {
+				c.Close()
+				return
+			}
+			if _, err := c.Read(buf); err != nil {
+				c.Close()
+				return
+			}
+			_ = c.SetDeadline(time.Time{})
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return held
+}
+
+// openFiles is the number of file descriptors pid holds.
+func openFiles(pid int) int {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	Expect(err).NotTo(HaveOccurred())
+	return len(fds)
+}
+
+var _ = Describe("Connection limits", func() {
+	ctx := context.Background()
+
+	It("bounds each listener's connections per address and in all, keeps other clients and the probes served, and frees the files after a flood", func() {
+		ns := newNamespace(ctx, "connections")
+		probePort := freePort()
+		var logBuf testkit.SyncBuffer
+		o := newRESTOperator(ns, "", &logBuf, env.Kubeconfig, "--max-connections=300", "--max-connections-per-address=40",
+			"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probePort))
+		DeferCleanup(func() { _ = o.proc.Stop(10 * time.Second) })
+		pid := o.proc.Pid()
+
+		By("the soft file limit was raised to the hard one at start")
+		limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+		Expect(err).NotTo(HaveOccurred())
+		for _, line := range strings.Split(string(limits), "\n") {
+			if strings.HasPrefix(line, "Max open files") {
+				f := strings.Fields(line)
+				Expect(f[3]).To(Equal(f[4]), "soft and hard limits of open files: %s", line)
+			}
+		}
+
+		_, tok := makeKey(ctx, ns, "good", nil)
+		Eventually(func() int { return o.verifies(tok) }).WithTimeout(20 * time.Second).Should(Equal(200))
+		before := openFiles(pid)
+		verifyAddr := fmt.Sprintf("127.0.0.1:%d", o.vfy)
+
+		By("one address holds what it can on the verify port: the per-address limit")
+		flood := holdConnections("127.0.0.2", verifyAddr, 200)
+		Expect(len(flood)).To(BeNumerically("<=", 40), "connections held from one address")
+		Expect(len(flood)).To(BeNumerically(">=", 30), "the flood did reach the limit")
+		Expect(o.verifies(tok)).To(Equal(200), "a client from another address, on a new connection, during the flood")
+		By("many addresses together: the total")
+		for i := 3; i < 12; i++ {
+			flood = append(flood, holdConnections(fmt.Sprintf("127.0.0.%d", i), verifyAddr, 40)...)
+		}
+		Expect(len(flood)).To(BeNumerically("<=", 300), "connections held on the listener")
+		Expect(openFiles(pid)).To(BeNumerically("<", before+300+50), "the flood's files are bounded by the limit")
+
+		By("other listeners and their clients are unaffected: the REST port, the probes")
+		st, _ := o.call("GET", "/api/"+ns+"/admin/apiKeys", nil)
+		Expect(st).To(Equal(200))
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort))
+		Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(200))
+
+		By("after the flood, new clients get in and the files are given back")
+		for _, c := range flood {
+			c.Close()
+		}
+		Eventually(func() int { return o.verifies(tok) }).WithTimeout(10 * time.Second).Should(Equal(200))
+		Eventually(func() int { return openFiles(pid) }).WithTimeout(30*time.Second).Should(BeNumerically("<=", before+10),
+			"open files after the flood, against %d before", before)
+		again := holdConnections("127.0.0.2", verifyAddr, 20)
+		Expect(again).To(HaveLen(20), "the address that flooded is served again once its connections are gone")
+		for _, c := range again {
+			c.Close()
+		}
+	})
+})
