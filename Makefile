@@ -126,11 +126,11 @@ gateways: ## Install NGINX, Caddy, wrk, promtool (prometheus) and redis-server f
 e2e: ## Run the end-to-end suite: the image and chart on a real one-node cluster in its own network namespace (root; docs/e2e.md).
 	@BIN=$(BIN) IMG=$(IMG) hack/e2e.sh
 
-KEYS ?= 10000
-
 .PHONY: bench-connections
 bench-connections: controlplane ## Flood the verify port with idle connections from one address, limits off and on; report the other client's p99 and errors and the process's files and RSS (docs/benchmarks.md).
 	@$(GO) run ./hack/connbench --bin $(BIN)
+
+KEYS ?= 10000
 
 .PHONY: bench-scale
 bench-scale: controlplane build ## Measure KEYS keys (default 10000; 1000 and 100000 for the growth table) on the local control plane: raw API limit, keys to Ready, memory, resync, startup, hub lists, etcd bytes, verify core. Writes the growth table's row for KEYS in docs/benchmarks.md, and at 10000 the scale section.
