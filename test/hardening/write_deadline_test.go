@@ -138,7 +138,8 @@ var _ = Describe("Write deadline", func() {
 		// Each dialect's error shape, from a refusal it makes itself.
 		_, _, tenantShape := o.callH("GET", "/api/"+ns+"/admin/apiKeys/absent", nil)
 		_, _, hubShape := o.callH("GET", "/v1/hubs/current/api-keys/0000000000000000", nil, "X-Hub-Id", ns)
-		_, _, nexusShape := o.callH("POST", "/v1/api-keys", map[string]any{"id": "not a name!"}, "X-Namespace", ns)
+		st, _, nexusShape := o.callH("POST", "/v1/api-keys", map[string]any{"id": 12345}, "X-Namespace", ns)
+		Expect(st).To(Equal(http.StatusBadRequest), "a Nexus refusal to take the shape from")
 
 		By("kube-apiserver stops answering")
 		proxy.stall()
