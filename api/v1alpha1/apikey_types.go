@@ -186,6 +186,12 @@ type ApiKeySpec struct {
 	// rateLimit bounds how often the key may be verified successfully.
 	// +optional
 	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
+
+	// quota bounds how many times the key may be verified successfully,
+	// in total or per refill (docs/limits.md); status.quota shows what
+	// remains.
+	// +optional
+	Quota *QuotaSpec `json:"quota,omitempty"`
 }
 
 // PreviousHash is the hash of a rotated-out token that still verifies
@@ -351,6 +357,11 @@ type ApiKeyStatus struct {
 	// +optional
 	Usage *KeyUsage `json:"usage,omitempty"`
 
+	// quota is what remains of spec.quota, written by the verify
+	// replicas with usage, about once a minute.
+	// +optional
+	Quota *QuotaStatus `json:"quota,omitempty"`
+
 	// leaks are the latest reports of the key's tokens found in public,
 	// newest last. While the current token is among them and the key is
 	// disabled, Ready is False with reason Leaked.
@@ -385,6 +396,7 @@ type ApiKeyStatus struct {
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Role",type=string,priority=1,JSONPath=`.spec.roleRef.name`
+// +kubebuilder:printcolumn:name="Quota Left",type=integer,priority=1,JSONPath=`.status.quota.remaining`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ApiKey struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -147,6 +147,30 @@ var _ = DescribeTable("the API server rejects a bad ApiKey with a message that s
 	Entry("a rate limit of zero", key("rate", func(k *keysv1.ApiKey) {
 		k.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: 0}
 	}), `spec.rateLimit.requestsPerSecond: Invalid value: 0: spec.rateLimit.requestsPerSecond in body should be greater than or equal to 1`),
+	Entry("a quota of zero", key("quota-zero", func(k *keysv1.ApiKey) {
+		k.Spec.Quota = &keysv1.QuotaSpec{Limit: 0}
+	}), `spec.quota.limit: Invalid value: 0: spec.quota.limit in body should be greater than or equal to 1`),
+	Entry("a quota over 10^12", key("quota-huge", func(k *keysv1.ApiKey) {
+		k.Spec.Quota = &keysv1.QuotaSpec{Limit: keysv1.QuotaLimitMax + 1}
+	}), `spec.quota.limit: Invalid value: 1000000000001`),
+	Entry("a refill larger than the quota", key("quota-amount", func(k *keysv1.ApiKey) {
+		k.Spec.Quota = &keysv1.QuotaSpec{Limit: 10, Refill: &keysv1.QuotaRefill{Period: keysv1.QuotaPeriodDay, Amount: 11}}
+	}), `spec.quota: Invalid value: refill.amount must be at most limit: a quota never holds more than its limit`),
+	Entry("a refill with both an interval and a period", key("quota-both", func(k *keysv1.ApiKey) {
+		k.Spec.Quota = &keysv1.QuotaSpec{Limit: 10, Refill: &keysv1.QuotaRefill{Period: keysv1.QuotaPeriodDay, Interval: duration(time.Hour)}}
+	}), `spec.quota.refill: Invalid value: set exactly one of interval (a duration counted from the object's creation, such as 24h) and period`),
+	Entry("a refill with neither", key("quota-neither", func(k *keysv1.ApiKey) {
+		k.Spec.Quota = &keysv1.QuotaSpec{Limit: 10, Refill: &keysv1.QuotaRefill{Amount: 1}}
+	}), `set exactly one of interval`),
+	Entry("a refill every second", key("quota-fast", func(k *keysv1.ApiKey) {
+		k.Spec.Quota = &keysv1.QuotaSpec{Limit: 10, Refill: &keysv1.QuotaRefill{Interval: duration(time.Second)}}
+	}), `spec.quota.refill.interval: Invalid value: "1s": must be a duration from 1m to 87600h, such as 1h, 24h or 720h (shorter refills are a rate limit: use rateLimit)`),
+	Entry("a refill every eleven years", key("quota-slow", func(k *keysv1.ApiKey) {
+		k.Spec.Quota = &keysv1.QuotaSpec{Limit: 10, Refill: &keysv1.QuotaRefill{Interval: duration(96360 * time.Hour)}}
+	}), `must be a duration from 1m to 87600h`),
+	Entry("a refill every fortnight as a period", key("quota-period", func(k *keysv1.ApiKey) {
+		k.Spec.Quota = &keysv1.QuotaSpec{Limit: 10, Refill: &keysv1.QuotaRefill{Period: "Fortnight"}}
+	}), `spec.quota.refill.period: Unsupported value: "Fortnight": supported values: "Hour", "Day", "Week", "Month"`),
 )
 
 var _ = Describe("valid manifests", func() {
@@ -194,6 +218,18 @@ var _ = Describe("valid manifests", func() {
 		err = k8s.Update(ctx, role)
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring(`spec.audiences: Too many: 17: must have at most 16 items`))
+	})
+
+	It("accepts quotas with and without refill", func() {
+		for name, q := range map[string]*keysv1.QuotaSpec{
+			"quota-once":     {Limit: 1000},
+			"quota-monthly":  {Limit: 1000, Refill: &keysv1.QuotaRefill{Period: keysv1.QuotaPeriodMonth}},
+			"quota-credits":  {Limit: keysv1.QuotaLimitMax, Refill: &keysv1.QuotaRefill{Interval: duration(time.Hour), Amount: 100}},
+			"quota-ten-year": {Limit: 1, Refill: &keysv1.QuotaRefill{Interval: duration(keysv1.QuotaIntervalMax)}},
+		} {
+			k := key(name, func(k *keysv1.ApiKey) { k.Spec.Quota = q })
+			Expect(k8s.Create(context.Background(), k)).To(Succeed(), name)
+		}
 	})
 
 	It("keeps secretName immutable", func() {
