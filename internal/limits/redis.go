@@ -103,6 +103,20 @@ func (s *Shared) Limit(sub Subject, r Rate) Limit {
 	}
 }
 
+// Client, Timeout, Down and Failed share this connection and its
+// fallback state with the quota counters (internal/quota.Backend): one
+// Redis, one outage, one fallback.
+func (s *Shared) Client() redis.Scripter { return s.client }
+
+// Timeout bounds every call to Redis.
+func (s *Shared) Timeout() time.Duration { return s.timeout }
+
+// Down tells whether Redis is known not to answer now.
+func (s *Shared) Down() bool { return s.down.Load() }
+
+// Failed turns the fallback on after an error or timeout of a call.
+func (s *Shared) Failed(err error) { s.failed(err) }
+
 // Falling back tells whether limits are enforced per replica now.
 func (s *Shared) FallingBack() bool { return s.down.Load() }
 
@@ -135,7 +149,7 @@ func (s *Shared) ping(ctx context.Context) {
 	}
 	if s.down.CompareAndSwap(true, false) {
 		s.metrics.fallback.Set(0)
-		s.log.Info("Redis answers again: rate limits are cluster-wide again")
+		s.log.Info("Redis answers again: rate limits and quotas are cluster-wide again")
 	}
 }
 
@@ -145,7 +159,7 @@ func (s *Shared) failed(err error) {
 	s.metrics.errors.Inc()
 	if s.down.CompareAndSwap(false, true) {
 		s.metrics.fallback.Set(1)
-		s.log.Error(err, "Redis did not answer a rate-limit call: each replica enforces its share of every limit until it does (checked every second)")
+		s.log.Error(err, "Redis did not answer a rate-limit or quota call: each replica enforces its share of every limit and quota until it does (checked every second)")
 	}
 }
 
