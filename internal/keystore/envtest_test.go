@@ -67,9 +67,6 @@ func controlPlane(t *testing.T) {
 		}
 		ctx, stop := context.WithCancel(context.Background())
 		plane.stop = stop
-		if plane.err = keystore.IndexFields(ctx, plane.cache); plane.err != nil {
-			return
-		}
 		for _, obj := range []client.Object{&keysv1.ApiKey{}, &keysv1.ApiKeyRole{}, &corev1.Namespace{}} {
 			if _, plane.err = plane.cache.GetInformer(ctx, obj); plane.err != nil {
 				return

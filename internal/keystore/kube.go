@@ -26,7 +26,7 @@ const (
 // API. It creates a key's Secret itself, because only the create response
 // may show the token, and the API server has no read access to Secrets.
 type Kube struct {
-	Cache      client.Reader // indexed with IndexFields
+	Cache      client.Reader // the informer cache (no field indexes needed)
 	Client     client.Client // uncached writes
 	Authorizer *access.Authorizer
 	// DefaultLifetime is a new key's life when the request gives none.

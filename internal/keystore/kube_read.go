@@ -23,14 +23,17 @@ func (s *Kube) roleOf(ctx context.Context, ns, name, id string) (*keysv1.ApiKeyR
 }
 
 func (s *Kube) roleByID(ctx context.Context, ns, id string) (*keysv1.ApiKeyRole, error) {
+	// A namespace holds few roles: a pass over them, not an index.
 	list := &keysv1.ApiKeyRoleList{}
-	if err := s.Cache.List(ctx, list, client.InNamespace(ns), client.MatchingFields{idIndex: id}); err != nil {
+	if err := s.Cache.List(ctx, list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	if len(list.Items) == 0 {
-		return nil, fmt.Errorf("%w: %s", ErrRoleNotFound, ByID(id))
+	for i := range list.Items {
+		if IDOf(list.Items[i].UID) == id {
+			return list.Items[i].DeepCopy(), nil
+		}
 	}
-	return &list.Items[0], nil
+	return nil, fmt.Errorf("%w: %s", ErrRoleNotFound, ByID(id))
 }
 
 func (s *Kube) roleFor(ctx context.Context, ns, name string) (*keysv1.ApiKeyRole, error) {
@@ -48,20 +51,34 @@ func (s *Kube) roleFor(ctx context.Context, ns, name string) (*keysv1.ApiKeyRole
 	return role, nil
 }
 
-// find looks a key up in the cache by display name or ID; nil when absent.
+// find looks a key up by display name or ID; nil when absent. It reads
+// the list index (the orders it keeps, by binary search), else, until the
+// index has synced, every cached key of the namespace. The answer is a
+// copy the caller may change.
 func (s *Kube) find(ctx context.Context, ns string, ref Ref) (*keysv1.ApiKey, error) {
-	field, value := displayNameIndex, ref.Name
-	if ref.ID != "" {
-		field, value = idIndex, ref.ID
+	if x := s.listIndex(ctx); x != nil {
+		var key *keysv1.ApiKey
+		if ref.ID != "" {
+			key = x.byID(ns, ref.ID)
+		} else {
+			key = x.byName(ns, ref.Name)
+		}
+		if key == nil {
+			return nil, nil
+		}
+		return key.DeepCopy(), nil
 	}
 	list := &keysv1.ApiKeyList{}
-	if err := s.Cache.List(ctx, list, client.InNamespace(ns), client.MatchingFields{field: value}); err != nil {
+	if err := s.Cache.List(ctx, list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	if len(list.Items) == 0 {
-		return nil, nil
+	for i := range list.Items {
+		k := &list.Items[i]
+		if (ref.ID != "" && IDOf(k.UID) == ref.ID) || (ref.ID == "" && k.DisplayName() == ref.Name) {
+			return k.DeepCopy(), nil
+		}
 	}
-	return &list.Items[0], nil
+	return nil, nil
 }
 
 func (s *Kube) get(ctx context.Context, ns string, ref Ref) (*keysv1.ApiKey, error) {

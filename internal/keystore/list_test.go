@@ -171,3 +171,55 @@ func TestListFromIndexMatchesCacheList(t *testing.T) {
 		})
 	}
 }
+
+// TestFindByNameAndIDFromIndex looks every key up by display name and by
+// ID through the list index and through a plain pass over the cache (the
+// fallback until the index syncs): both find the same key, and neither
+// finds a name or ID no key has, nor an ID that only starts like one.
+func TestFindByNameAndIDFromIndex(t *testing.T) {
+	const ns = "tenant"
+	var keys []client.Object
+	for i := range 40 {
+		k := apiKey(ns, fmt.Sprintf("obj-%02d", i), fmt.Sprintf("key-%02d", (i*7)%40))
+		k.UID = types.UID(fmt.Sprintf("1234abcd-%04d-4000-8000-%012d", i, i*i))
+		keys = append(keys, k)
+	}
+	dup := apiKey(ns, "obj-dup", "key-05") // a display name twice: either answers
+	dup.UID = "ffffffff-0000-4000-8000-000000000000"
+	other := apiKey("other", "obj-x", "key-00")
+	other.UID = "eeeeeeee-0000-4000-8000-000000000000"
+	keys = append(keys, dup, other)
+	plain, indexed, ctx, _ := listStores(ns, keys)
+	for _, s := range []*Kube{plain, indexed} {
+		for _, o := range keys {
+			k := o.(*keysv1.ApiKey)
+			if k.Namespace != ns {
+				continue
+			}
+			got, err := s.find(ctx, ns, ByID(IDOf(k.UID)))
+			if err != nil || got == nil || got.Name != k.Name {
+				t.Errorf("indexed=%v find(id of %s) = %v, %v", s.Informers != nil, k.Name, got, err)
+			}
+			got, err = s.find(ctx, ns, ByName(k.DisplayName()))
+			if err != nil || got == nil || got.DisplayName() != k.DisplayName() {
+				t.Errorf("indexed=%v find(name %q) = %v, %v", s.Informers != nil, k.DisplayName(), got, err)
+			}
+		}
+		for _, ref := range []Ref{
+			ByName("key-40"), ByName(""), ByName("key-0"), ByName("Key-01"),
+			ByID(IDOf(other.UID)), // another namespace's key
+			ByID(IDOf(keys[3].GetUID()) + "0"), ByID(IDOf(keys[3].GetUID())[:23]), ByID(string(keys[3].GetUID())), ByID(""),
+		} {
+			if got, err := s.find(ctx, ns, ref); err != nil || got != nil {
+				t.Errorf("indexed=%v find(%s) = %v, %v; want nothing", s.Informers != nil, ref, got, err)
+			}
+		}
+		// The answer is a copy: changing it changes nothing the next
+		// lookup sees.
+		got, _ := s.find(ctx, ns, ByName("key-07"))
+		got.Spec.Name = "changed"
+		if again, _ := s.find(ctx, ns, ByName("key-07")); again == nil || again.DisplayName() != "key-07" {
+			t.Errorf("indexed=%v: the lookup handed out the cached object", s.Informers != nil)
+		}
+	}
+}

@@ -295,9 +295,6 @@ func (o *Options) watch(ctx context.Context, op *Operator) error {
 // addAPIServer adds the aggregated API and the REST dialects over the
 // Kubernetes-backed key store.
 func (o *Options) addAPIServer(ctx context.Context, op *Operator) error {
-	if err := keystore.IndexFields(ctx, op.GetFieldIndexer()); err != nil {
-		return err
-	}
 	o.APIServer.Connections = o.Connections
 	hashes, err := hashindex.Register(ctx, op.GetCache())
 	if err != nil {
