@@ -85,7 +85,14 @@ func main() {
 	detailFlag := flag.String("detail", "auto", "Rewrite the detailed scale section of --out too: true, false, or auto (only with 10000 keys, the size its targets name). The growth table's row for --keys is always rewritten.")
 	variants := flag.String("gc-variants", "GOGC=50,GOMEMLIMIT=100MiB", "Go GC environments, comma-separated, each measured on one more fresh controller process (RSS, resync time); \"\" for none.")
 	sweep := flag.String("raw-sweep", "1,8,16", "More worker counts to measure the raw limit with (half --raw-keys each); \"\" for none.")
+	flag.StringVar(&profileDir, "profiles", "", "Directory to write heap profiles and /proc smaps_rollup of the controller and API server into, at each memory figure (needs an operator binary with --pprof-bind-address); \"\" for none.")
 	flag.Parse()
+	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "scalebench:", err)
+			os.Exit(2)
+		}
+	}
 	c.extra = strings.Fields(*extra)
 	switch *detailFlag {
 	case "auto":

@@ -230,6 +230,7 @@ func (b *bench) idle(ctx context.Context) error {
 		time.Sleep(5 * time.Second)
 		*proc.rss, err = p.rssMedian(3)
 		*proc.anon, _ = p.rssSplit()
+		p.saveProfile(ctx, strings.ReplaceAll(proc.what, " ", "")+"-0")
 		p.stop()
 		if err != nil {
 			return err
@@ -426,6 +427,7 @@ func (b *bench) controller(ctx context.Context) error {
 	}
 	b.r.heap10k = b.heapMiB(ctx, p)
 	b.r.anon10k, b.r.file10k = p.rssSplit()
+	p.saveProfile(ctx, fmt.Sprintf("controller-%d", b.keys))
 	logf("controller RSS with %d keys: %.1f MiB (anon %.1f, file %.1f; heap in use %.1f MiB)", b.keys, b.r.rss10k, b.r.anon10k, b.r.file10k, b.r.heap10k)
 
 	if err := b.unrelatedSecrets(ctx); err != nil {
@@ -607,6 +609,7 @@ func (b *bench) startup(ctx context.Context) error {
 			return err
 		}
 		b.r.anonAPIServer, b.r.fileAPIServer = p.rssSplit()
+		p.saveProfile(ctx, fmt.Sprintf("APIserver-%d", b.keys))
 	}
 	slices.Sort(times)
 	b.r.startupSeconds = times

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,7 +25,13 @@ type operatorProc struct {
 	*proc.Process
 	started time.Time
 	metrics string // host:port of its Prometheus endpoint
+	pprof   string // host:port of its /debug/pprof; "" unless --profiles
 }
+
+// profileDir, when set (--profiles), is where heap profiles of the
+// operator processes are written at each memory figure; the processes
+// then serve /debug/pprof on a loopback port.
+var profileDir string
 
 func startProc(log io.Writer, bin string, args ...string) (*operatorProc, error) {
 	return startProcEnv(log, nil, bin, args...)
@@ -36,12 +43,50 @@ func startProcEnv(log io.Writer, env []string, bin string, args ...string) (*ope
 	if err != nil {
 		return nil, err
 	}
+	args = append(args, "--metrics-bind-address", metrics)
+	pprof := ""
+	if profileDir != "" {
+		if pprof, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		args = append(args, "--pprof-bind-address", pprof)
+	}
 	started := time.Now()
-	p, err := proc.Start(bin, append(args, "--metrics-bind-address", metrics), proc.Options{Out: log, Env: env})
+	p, err := proc.Start(bin, args, proc.Options{Out: log, Env: env})
 	if err != nil {
 		return nil, err
 	}
-	return &operatorProc{Process: p, started: started, metrics: metrics}, nil
+	return &operatorProc{Process: p, started: started, metrics: metrics, pprof: pprof}, nil
+}
+
+// saveProfile writes the process's heap profile (after a GC, as
+// /debug/pprof/heap?gc=1 does) and its /proc smaps_rollup to
+// --profiles/<name>.pb.gz and <name>.smaps; nothing without --profiles.
+func (p *operatorProc) saveProfile(ctx context.Context, name string) {
+	if p.pprof == "" {
+		return
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", p.Pid())); err == nil {
+		_ = os.WriteFile(filepath.Join(profileDir, name+".smaps"), b, 0o644)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.pprof+"/debug/pprof/heap?gc=1", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		logf("heap profile %s: %v", name, err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(filepath.Join(profileDir, name+".pb.gz"))
+	if err != nil {
+		logf("heap profile %s: %v", name, err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		logf("heap profile %s: %v", name, err)
+		return
+	}
+	logf("heap profile and smaps_rollup: %s", filepath.Join(profileDir, name+".*"))
 }
 
 // stop sends SIGTERM to the process's group, SIGKILL after 10 s.

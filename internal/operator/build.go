@@ -143,6 +143,7 @@ func (o *Options) managerOptions(c Components, op *Operator) (ctrl.Options, erro
 		Cache:                  o.CacheOptions(),
 		Metrics:                MetricsServer(o.Serving.MetricsBindAddress, o.Serving.MetricsSecure),
 		HealthProbeBindAddress: o.Serving.HealthProbeBindAddress,
+		PprofBindAddress:       o.Serving.PprofBindAddress,
 	}
 	if c.Controller {
 		mo.LeaderElection = o.Controller.LeaderElect

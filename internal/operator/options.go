@@ -111,6 +111,10 @@ type ServingOptions struct {
 	// (TokenReview) and authorised (SubjectAccessReview: get /metrics).
 	MetricsSecure          bool
 	HealthProbeBindAddress string
+	// PprofBindAddress serves Go's net/http/pprof profiles, plain HTTP
+	// and unauthenticated; "" or "0" (the default): off. For measuring
+	// (make bench-scale takes heap profiles through it), not production.
+	PprofBindAddress string
 }
 
 // Hooks let tests observe or steer the operator without a second way of
@@ -189,6 +193,7 @@ func (o *Options) Flags(c Components) cliflag.NamedFlagSets {
 	fs.StringVar(&o.Serving.MetricsBindAddress, "metrics-bind-address", o.Serving.MetricsBindAddress, "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
 	fs.BoolVar(&o.Serving.MetricsSecure, "metrics-secure", o.Serving.MetricsSecure, "Serve metrics over HTTPS (a self-signed certificate), answering only callers whose bearer token passes a TokenReview and who may get the non-resource URL /metrics (SubjectAccessReview; the chart's and config/rbac's metrics-reader ClusterRole grants it). The process's ServiceAccount needs create on tokenreviews and subjectaccessreviews (system:auth-delegator; the chart and config/ bind it). --metrics-secure=false serves plain HTTP to anyone who reaches the port: only for a local run (make run does so on 127.0.0.1).")
 	fs.StringVar(&o.Serving.HealthProbeBindAddress, "health-probe-bind-address", o.Serving.HealthProbeBindAddress, "Address of the /healthz and /readyz probes; \"0\" turns them off.")
+	fs.StringVar(&o.Serving.PprofBindAddress, "pprof-bind-address", o.Serving.PprofBindAddress, "Address of Go's /debug/pprof profiles (plain HTTP, no authentication: bind it to 127.0.0.1); \"\" or \"0\" (the default) turns them off. For measuring memory and CPU, not for production.")
 	gofs := goflag.NewFlagSet("zap", goflag.ContinueOnError)
 	o.Log.BindFlags(gofs)
 	fss.FlagSet("logging").AddGoFlagSet(gofs)
