@@ -6,6 +6,7 @@ package cmd
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/apikey-operator/apikey-operator/internal/dialect"
+	"github.com/apikey-operator/apikey-operator/internal/memlimit"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
 )
 
@@ -117,6 +119,15 @@ func run(o *operator.Options, c operator.Components) error {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Log)))
+	// The Go runtime's soft memory limit from the container's
+	// (internal/memlimit): the GC works harder near it, before an OOM kill.
+	soft, why, err := memlimit.Apply(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if soft > 0 {
+		ctrl.Log.Info("Go soft memory limit", "bytes", soft, "from", why)
+	}
 	cfg, err := o.Kube.RestConfig()
 	if err != nil {
 		return err
