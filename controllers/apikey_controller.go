@@ -61,9 +61,9 @@ type ApiKeyReconciler struct {
 	// MaxConcurrentReconciles is the number of workers.
 	MaxConcurrentReconciles int
 
-	// hashes tells which keys claim each token hash; SetupWithManager
-	// keeps it from the manager's ApiKey informer.
-	hashes *hashindex.Index
+	// Hashes tells which keys claim each token hash: the process's one
+	// index, kept from the manager's ApiKey informer (internal/hashindex).
+	Hashes *hashindex.Index
 }
 
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeys,verbs=get;list;watch
@@ -286,7 +286,7 @@ func (r *ApiKeyReconciler) tokenTaken(ctx context.Context, key *keysv1.ApiKey, s
 // hashTaken tells whether another ApiKey, in any namespace the operator
 // serves, verifies with the token whose hash is given.
 func (r *ApiKeyReconciler) hashTaken(ctx context.Context, key *keysv1.ApiKey, hash string) (bool, error) {
-	claimants, err := r.hashes.Claimants(hash)
+	claimants, err := r.Hashes.Claimants(hash)
 	if err != nil {
 		return false, err
 	}
@@ -453,7 +453,7 @@ func ptrTime(t metav1.Time) *metav1.Time { return &t }
 // the metadata read or the events; internal/operator.Build fills them.
 func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	var missing []string
-	for name, nil_ := range map[string]bool{"Client": r.Client == nil, "APIReader": r.APIReader == nil, "Recorder": r.Recorder == nil} {
+	for name, nil_ := range map[string]bool{"Client": r.Client == nil, "APIReader": r.APIReader == nil, "Recorder": r.Recorder == nil, "Hashes": r.Hashes == nil} {
 		if nil_ {
 			missing = append(missing, name)
 		}
@@ -475,10 +475,6 @@ func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		return nil
 	}); err != nil {
 		return fmt.Errorf("index keys by role: %w", err)
-	}
-	var err error
-	if r.hashes, err = hashindex.Register(ctx, mgr.GetCache()); err != nil {
-		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&keysv1.ApiKey{}, builder.WithPredicates(predicate.Or(

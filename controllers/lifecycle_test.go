@@ -127,7 +127,7 @@ func newFakeReconciler(t *testing.T, now time.Time, objs ...client.Object) (*Api
 		hashes.Handler().OnAdd(o, true)
 	}
 	hashes.MarkSynced()
-	return &ApiKeyReconciler{Client: c, Clock: clocktesting.NewFakePassiveClock(now), DefaultLifetime: 24 * time.Hour, TokenPrefix: "ak", hashes: hashes}, c
+	return &ApiKeyReconciler{Client: c, Clock: clocktesting.NewFakePassiveClock(now), DefaultLifetime: 24 * time.Hour, TokenPrefix: "ak", Hashes: hashes}, c
 }
 
 func ownedSecret(key *keysv1.ApiKey, value string) *corev1.Secret {
@@ -201,7 +201,7 @@ func TestRestartInTheMiddleOfARotation(t *testing.T) {
 // instead of running one that quietly skips the metadata read or events.
 func TestSetupRefusesMissingDependencies(t *testing.T) {
 	err := (&ApiKeyReconciler{MaxConcurrentReconciles: 1}).SetupWithManager(context.Background(), nil)
-	if err == nil || !strings.Contains(err.Error(), "APIReader, Client, Recorder must be set") {
+	if err == nil || !strings.Contains(err.Error(), "APIReader, Client, Hashes, Recorder must be set") {
 		t.Fatalf("SetupWithManager without dependencies: %v", err)
 	}
 }

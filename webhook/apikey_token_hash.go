@@ -6,7 +6,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/token"
@@ -26,11 +25,13 @@ func (v *apiKeyValidator) hashFree(ctx context.Context, key *keysv1.ApiKey) (*fi
 	if _, err := token.ParseHash(hash); err != nil {
 		return field.Invalid(path, hash, err.Error()+"; print it with 'apikey-operator hash' from the token on stdin"), nil
 	}
-	keys := &keysv1.ApiKeyList{}
-	if err := v.cached.List(ctx, keys, client.MatchingFields{tokenHashIndex: hash}); err != nil {
-		return nil, apierrors.NewInternalError(fmt.Errorf("list keys by token hash: %w", err))
+	// Holders, not Claimants: a hash declared by a key the controller has
+	// not yet recorded is taken as well.
+	holders, err := v.hashes.Holders(hash)
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("find keys by token hash: %w", err))
 	}
-	for _, other := range keys.Items {
+	for _, other := range holders {
 		if other.Namespace == key.Namespace && other.Name == key.Name {
 			continue
 		}

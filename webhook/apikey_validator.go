@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/hashindex"
 )
 
 // +kubebuilder:webhook:path=/validate-keys-apikey-operator-io-v1alpha1-apikey,mutating=false,failurePolicy=fail,sideEffects=None,groups=keys.apikey-operator.io,resources=apikeys,verbs=create;update,versions=v1alpha1,name=vapikey.keys.apikey-operator.io,admissionReviewVersions=v1,timeoutSeconds=10
@@ -25,6 +26,8 @@ type apiKeyValidator struct {
 	// and Secrets uncached, so a role applied just before its key counts,
 	// and Secrets the operator does not cache are seen at all.
 	cached client.Reader
+	// hashes finds the keys that hold a token hash.
+	hashes *hashindex.Index
 	live   client.Reader
 }
 

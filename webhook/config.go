@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/apikey-operator/apikey-operator/internal/hashindex"
 )
 
 // MaxKeyLifetimeAnnotation on a Namespace caps the lifetime of the keys in
@@ -22,6 +24,9 @@ type Config struct {
 	MaxLifetime time.Duration
 	// Clock tells the time; nil means the real clock.
 	Clock clock.PassiveClock
+	// Hashes finds keys by token hash: the process's one index
+	// (internal/hashindex), shared with the controller. Required.
+	Hashes *hashindex.Index
 }
 
 func (c Config) clock() clock.PassiveClock {

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/apikey-operator/apikey-operator/internal/hashindex"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
 	"github.com/apikey-operator/apikey-operator/webhook"
 )
@@ -43,7 +44,9 @@ func handlers(t testing.TB) map[string]http.Handler {
 		t.Fatal(err)
 	}
 	c := b.Build()
-	hooks, err := webhook.Handlers(scheme, c, c, webhook.Config{DefaultLifetime: time.Hour, MaxLifetime: 2 * time.Hour})
+	hashes := hashindex.New() // no key holds a hash here
+	hashes.MarkSynced()
+	hooks, err := webhook.Handlers(scheme, c, c, webhook.Config{DefaultLifetime: time.Hour, MaxLifetime: 2 * time.Hour, Hashes: hashes})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -13,11 +12,11 @@ import (
 // The webhooks find keys by display name and by role in the manager's
 // cache, through indexes of their own (the controller registers its own
 // role index under another name; one name cannot be registered twice).
+// Keys by token hash come from the process's one index (Config.Hashes,
+// internal/hashindex).
 const (
 	keyNameIndex = "webhook.keyName"
 	roleIndex    = "webhook.roleRef.name"
-	// tokenHashIndex holds every hash a key declares or verifies with.
-	tokenHashIndex = "webhook.tokenHash"
 )
 
 // AddIndexes registers the cache indexes the webhooks read.
@@ -27,9 +26,6 @@ func AddIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 	}
 	if err := indexer.IndexField(ctx, &keysv1.ApiKey{}, roleIndex, indexRole); err != nil {
 		return fmt.Errorf("index keys by role: %w", err)
-	}
-	if err := indexer.IndexField(ctx, &keysv1.ApiKey{}, tokenHashIndex, indexTokenHash); err != nil {
-		return fmt.Errorf("index keys by token hash: %w", err)
 	}
 	return nil
 }
@@ -43,16 +39,4 @@ func indexRole(o client.Object) []string {
 		return []string{ref.Name}
 	}
 	return nil
-}
-
-// indexTokenHash is spec.tokenHash and every hash in status: a declared
-// hash is taken from the moment its key is stored, before the controller
-// has recorded it.
-func indexTokenHash(o client.Object) []string {
-	key := o.(*keysv1.ApiKey)
-	out := key.TokenHashes()
-	if h := string(key.Spec.TokenHash); h != "" && !slices.Contains(out, h) {
-		out = append(out, h)
-	}
-	return out
 }

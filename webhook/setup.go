@@ -39,10 +39,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 
 // Handlers builds the webhooks by path. cached must serve ApiKeys with
 // the indexes of AddIndexes; live reads Namespaces, ApiKeyRoles and
-// Secrets without a cache.
+// Secrets without a cache; cfg.Hashes finds keys by token hash.
 func Handlers(scheme *runtime.Scheme, cached, live client.Reader, cfg Config) (map[string]*admission.Webhook, error) {
 	if cfg.DefaultLifetime <= 0 {
 		return nil, fmt.Errorf("webhook: the default key lifetime must be positive, got %s", cfg.DefaultLifetime)
+	}
+	if cfg.Hashes == nil {
+		return nil, fmt.Errorf("webhook: Config.Hashes must be set (build the webhook with internal/operator.Build)")
 	}
 	decoder := admission.NewDecoder(scheme)
 	policy := lifetimePolicy{clusterMax: cfg.MaxLifetime, live: live}
@@ -55,7 +58,7 @@ func Handlers(scheme *runtime.Scheme, cached, live client.Reader, cfg Config) (m
 		})},
 		ValidateApiKeyPath: {Handler: forKind(apiKeyKind, validating[*keysv1.ApiKey]{
 			decoder: decoder, newObj: newKey, kind: "ApiKey",
-			impl: &apiKeyValidator{defaultLifetime: cfg.DefaultLifetime, policy: policy, clock: cfg.clock(), cached: cached, live: live},
+			impl: &apiKeyValidator{defaultLifetime: cfg.DefaultLifetime, policy: policy, clock: cfg.clock(), cached: cached, live: live, hashes: cfg.Hashes},
 		})},
 		ValidateApiKeyRolePath: {Handler: forKind(apiKeyRoleKind, validating[*keysv1.ApiKeyRole]{
 			decoder: decoder, newObj: newRole, kind: "ApiKeyRole",

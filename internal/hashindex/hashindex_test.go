@@ -84,3 +84,76 @@ func TestIndexFollowsEvents(t *testing.T) {
 		t.Fatalf("Claimants: %v", got)
 	}
 }
+
+func holders(t *testing.T, x *Index, hash string) []string {
+	t.Helper()
+	got, err := x.Holders(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range got {
+		out = append(out, n.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A declared spec.tokenHash is held from the key's creation, before the
+// controller records it, and only Holders says so: Claimants stays the
+// keys that verify with a hash, so a key that declares a hash another key
+// verifies with never takes it from that key.
+func TestDeclaredHashes(t *testing.T) {
+	x := New()
+	if _, err := x.Holders("sha256:d"); !errors.Is(err, ErrNotSynced) {
+		t.Fatalf("before the sync: %v, want ErrNotSynced", err)
+	}
+	x.MarkSynced()
+	h := x.Handler()
+	declared := func(ns, name, hash string) *keysv1.ApiKey {
+		k := key(ns, name, "")
+		k.Spec.TokenHash = keysv1.TokenHash(hash)
+		return k
+	}
+	d1 := declared("n1", "d", "sha256:d")
+	h.OnAdd(d1, false)
+	if got := holders(t, x, "sha256:d"); !slices.Equal(got, []string{"n1/d"}) {
+		t.Fatalf("declared, not yet recorded: holders %v", got)
+	}
+	if got := claimants(t, x, "sha256:d"); len(got) != 0 {
+		t.Fatalf("declared, not yet recorded: claimants %v", got)
+	}
+	// Recorded: named once, by both.
+	d2 := d1.DeepCopy()
+	d2.Status.Hash = "sha256:d"
+	h.OnUpdate(d1, d2)
+	if got := holders(t, x, "sha256:d"); !slices.Equal(got, []string{"n1/d"}) {
+		t.Fatalf("recorded: holders %v", got)
+	}
+	if got := claimants(t, x, "sha256:d"); !slices.Equal(got, []string{"n1/d"}) {
+		t.Fatalf("recorded: claimants %v", got)
+	}
+	// A second key declaring it (a race past the webhook): a holder, not a
+	// claimant, so the first key keeps its token.
+	h.OnAdd(declared("n2", "e", "sha256:d"), false)
+	if got := holders(t, x, "sha256:d"); !slices.Equal(got, []string{"n1/d", "n2/e"}) {
+		t.Fatalf("declared twice: holders %v", got)
+	}
+	if got := claimants(t, x, "sha256:d"); !slices.Equal(got, []string{"n1/d"}) {
+		t.Fatalf("declared twice: claimants %v", got)
+	}
+	// Rotation: the new hash is held at once, the old one still verifies.
+	d3 := d2.DeepCopy()
+	d3.Spec.TokenHash = "sha256:d2"
+	h.OnUpdate(d2, d3)
+	if got := holders(t, x, "sha256:d2"); !slices.Equal(got, []string{"n1/d"}) {
+		t.Fatalf("new declared hash: holders %v", got)
+	}
+	if got := holders(t, x, "sha256:d"); !slices.Equal(got, []string{"n1/d", "n2/e"}) {
+		t.Fatalf("old hash: holders %v", got)
+	}
+	h.OnDelete(d3)
+	if got := holders(t, x, "sha256:d2"); len(got) != 0 {
+		t.Fatalf("after the delete: %v", got)
+	}
+}

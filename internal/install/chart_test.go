@@ -41,6 +41,9 @@ type valueSet struct {
 	tokenSecret string
 	// readers: subjects bound to the metrics-reader ClusterRole.
 	readers int
+	// leak: the leak endpoint is on; leakIngress: behind an Ingress;
+	// leakTLS: it serves TLS itself.
+	leak, leakIngress, leakTLS bool
 }
 
 var valueSets = []valueSet{
@@ -77,6 +80,15 @@ var valueSets = []valueSet{
 		"apiserver.limits.redis.url=rediss://limits-redis.apikey-system:6380/0", "apiserver.limits.redis.passwordSecret=redis-password",
 		"apiserver.limits.redis.tls.secret=redis-tls", "apiserver.limits.redis.tls.clientCertificate=true",
 	}, provider: "operator", webhook: true, crds: true, keep: true, pdbs: 2},
+	{name: "leak endpoint behind an Ingress, TLS to the pod", sets: []string{
+		"apiserver.leak.enabled=true", "apiserver.leak.reaction=rotate", "apiserver.leak.tls.secret=leak-tls",
+		"apiserver.leak.github.keysURL=https://keys.example.com/secret_scanning", "apiserver.leak.github.keysMaxAge=30m",
+		"apiserver.leak.ingress.enabled=true", "apiserver.leak.ingress.host=keys.example.com", "apiserver.leak.ingress.className=nginx",
+		"apiserver.leak.ingress.tlsSecret=keys-example-com", "networkPolicy.enabled=true",
+		"networkPolicy.leakFrom[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=ingress-nginx",
+	}, provider: "operator", webhook: true, crds: true, keep: true, pdbs: 2, networkPolicy: true, leak: true, leakIngress: true, leakTLS: true},
+	{name: "leak endpoint, plain HTTP, no Ingress", sets: []string{"apiserver.leak.enabled=true"},
+		provider: "operator", webhook: true, crds: true, keep: true, pdbs: 2, leak: true},
 	{name: "minimal", sets: []string{"webhook.enabled=false", "crds.enabled=false", "controller.replicas=1", "apiserver.replicas=1"},
 		provider: "operator", webhook: false, crds: false, pdbs: 0},
 }
@@ -129,6 +141,12 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"apiserver.limits.redis.url=redis://user:s3cret@redis:6379/0", "/apiserver/limits/redis/url"},
 		{"apiserver.limits.redis.url=http://redis:6379", "/apiserver/limits/redis/url"},
 		{"apiserver.limits.redis.timeout=forever", "/apiserver/limits/redis/timeout"},
+		{"apiserver.leak.reaction=delete", "/apiserver/leak/reaction"},
+		{"apiserver.leak.maxBodyBytes=100", "/apiserver/leak/maxBodyBytes"},
+		{"apiserver.leak.github.keysURL=ftp://keys.example.com", "/apiserver/leak/github/keysURL"},
+		{"apiserver.leak.github.keysMaxAge=forever", "/apiserver/leak/github/keysMaxAge"},
+		{"apiserver.leak.ingress.host=Keys_Example", "/apiserver/leak/ingress/host"},
+		{"apiserver.leak.enabled=true,apiserver.leak.ingress.enabled=true", "/apiserver/leak/ingress/host"},
 		{"apiserver.autoscaling.enabled=true,apiserver.autoscaling.minReplicas=5,apiserver.autoscaling.maxReplicas=3",
 			"apiserver.autoscaling.minReplicas (5) must not exceed apiserver.autoscaling.maxReplicas (3)"},
 		{"controller.replicas=2,controller.podDisruptionBudget.minAvailable=2", "or no node could ever be drained"},
@@ -161,6 +179,7 @@ func TestChartValueSets(t *testing.T) {
 			checkCRDs(t, objs, v)
 			checkArgs(t, objs, v)
 			checkMetrics(t, objs, v)
+			checkLeak(t, objs, v)
 			counts := map[string]int{}
 			for _, o := range objs {
 				counts[o.GetKind()]++
@@ -171,6 +190,7 @@ func TestChartValueSets(t *testing.T) {
 				"ServiceMonitor":          b2i(v.serviceMonitor),
 				"NetworkPolicy":           2 * b2i(v.networkPolicy),
 				"Deployment":              2,
+				"Ingress":                 b2i(v.leakIngress),
 			} {
 				if counts[kind] != want {
 					t.Errorf("%d %s, want %d", counts[kind], kind, want)
@@ -800,5 +820,141 @@ func TestKustomizeMatchesChart(t *testing.T) {
 		if *deployment(t, kust, name).Spec.Replicas != *deployment(t, chart, name).Spec.Replicas {
 			t.Errorf("Deployment %s: replicas differ between config/default and the chart", name)
 		}
+	}
+}
+
+// checkLeak: with apiserver.leak.enabled, the API server runs the leak
+// endpoint with the values' settings on a named port, its Service exposes
+// it, the Ingress routes the one path GitHub calls (and nothing else) to
+// that Service port, and the NetworkPolicy lets in only leakFrom on it;
+// without it, none of that exists.
+func checkLeak(t *testing.T, objs []*unstructured.Unstructured, v valueSet) {
+	t.Helper()
+	d := deployment(t, objs, "apikey-operator-apiserver")
+	c := d.Spec.Template.Spec.Containers[0]
+	var leakArgs []string
+	for _, a := range c.Args {
+		if strings.HasPrefix(a, "--leak-") {
+			leakArgs = append(leakArgs, a)
+		}
+	}
+	port := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "leak" })
+	svc := convert[corev1.Service](t, find(t, objs, "Service", "apikey-operator-apiserver"))
+	svcPort := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "leak" })
+	if !v.leak {
+		if len(leakArgs) > 0 || port >= 0 || svcPort >= 0 {
+			t.Errorf("leak endpoint off, yet args %v, container port %d, Service port %d", leakArgs, port, svcPort)
+		}
+		return
+	}
+	if port < 0 || svcPort < 0 || svc.Spec.Ports[svcPort].TargetPort.StrVal != "leak" {
+		t.Fatalf("leak endpoint on: container ports %+v, Service ports %+v", c.Ports, svc.Spec.Ports)
+	}
+	want := []string{fmt.Sprintf("--leak-bind-address=:%d", c.Ports[port].ContainerPort), "--leak-max-body-bytes=1048576", "--leak-replay-window=24h",
+		"--leak-github-keys-min-interval=1m"}
+	if v.leakTLS {
+		want = append(want, "--leak-reaction=rotate", "--leak-github-keys-url=https://keys.example.com/secret_scanning", "--leak-github-keys-max-age=30m",
+			"--leak-tls-cert-file=/etc/apikey-operator/leak-tls/tls.crt", "--leak-tls-private-key-file=/etc/apikey-operator/leak-tls/tls.key")
+		if !slices.ContainsFunc(d.Spec.Template.Spec.Volumes, func(vol corev1.Volume) bool {
+			return vol.Secret != nil && vol.Secret.SecretName == "leak-tls"
+		}) || !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/etc/apikey-operator/leak-tls" }) {
+			t.Errorf("leak TLS: the Secret leak-tls is not mounted: volumes %+v", d.Spec.Template.Spec.Volumes)
+		}
+		if p := svc.Spec.Ports[svcPort].AppProtocol; p == nil || *p != "https" {
+			t.Errorf("leak Service port appProtocol %v, want https", p)
+		}
+	} else {
+		want = append(want, "--leak-reaction=disable", "--leak-github-keys-url=https://api.github.com/meta/public_keys/secret_scanning", "--leak-github-keys-max-age=1h")
+	}
+	for _, w := range want {
+		if !slices.Contains(leakArgs, w) {
+			t.Errorf("API server leak args %v lack %s", leakArgs, w)
+		}
+	}
+	if v.leakIngress {
+		ing := find(t, objs, "Ingress", "apikey-operator-apiserver-leak")
+		rules, _, _ := unstructured.NestedSlice(ing.Object, "spec", "rules")
+		if len(rules) != 1 {
+			t.Fatalf("Ingress rules %v, want one", rules)
+		}
+		rule := rules[0].(map[string]any)
+		paths, _, _ := unstructured.NestedSlice(rule, "http", "paths")
+		if rule["host"] != "keys.example.com" || len(paths) != 1 {
+			t.Fatalf("Ingress rule %v: want host keys.example.com and one path", rule)
+		}
+		p := paths[0].(map[string]any)
+		backend, _, _ := unstructured.NestedStringMap(p, "backend", "service", "port")
+		name, _, _ := unstructured.NestedString(p, "backend", "service", "name")
+		if p["path"] != "/v1/leaks/github" || p["pathType"] != "Exact" || name != svc.Name || backend["name"] != "leak" {
+			t.Errorf("Ingress path %v: want Exact /v1/leaks/github to %s port leak", p, svc.Name)
+		}
+		tls, _, _ := unstructured.NestedSlice(ing.Object, "spec", "tls")
+		if len(tls) != 1 || tls[0].(map[string]any)["secretName"] != "keys-example-com" {
+			t.Errorf("Ingress tls %v", tls)
+		}
+		if cls, _, _ := unstructured.NestedString(ing.Object, "spec", "ingressClassName"); cls != "nginx" {
+			t.Errorf("Ingress class %q, want nginx", cls)
+		}
+	}
+	if v.networkPolicy {
+		np := find(t, objs, "NetworkPolicy", "apikey-operator-apiserver")
+		rules, _, _ := unstructured.NestedSlice(np.Object, "spec", "ingress")
+		found := false
+		for _, r := range rules {
+			ports, _, _ := unstructured.NestedSlice(r.(map[string]any), "ports")
+			if len(ports) != 1 || ports[0].(map[string]any)["port"] != "leak" {
+				continue
+			}
+			found = true
+			from, _, _ := unstructured.NestedSlice(r.(map[string]any), "from")
+			if len(from) != 1 {
+				t.Errorf("NetworkPolicy lets everyone reach the leak port: %v, want networkPolicy.leakFrom", r)
+			}
+		}
+		if !found {
+			t.Errorf("NetworkPolicy has no rule for the leak port: %v", rules)
+		}
+	}
+}
+
+// TestKustomizeLeakMatchesChart: config/leak turns the leak endpoint on as
+// the chart's apiserver.leak does: the same flags, ports and Ingress.
+func TestKustomizeLeakMatchesChart(t *testing.T) {
+	kust := objects(t, run(t, nil, filepath.Join(binDir(t), "kubectl"), "kustomize", filepath.Join(repoRoot, "config", "leak")))
+	chart := objects(t, helmTemplate(t, "apiserver.leak.enabled=true", "apiserver.leak.servicePort=8095",
+		"apiserver.leak.ingress.enabled=true", "apiserver.leak.ingress.host=keys.example.com"))
+	// The same checks hold for both.
+	checkLeak(t, kust, valueSet{leak: true, leakIngress: false})
+	checkLeak(t, chart, valueSet{leak: true, leakIngress: false})
+	leakArgs := func(objs []*unstructured.Unstructured) []string {
+		var out []string
+		for _, a := range deployment(t, objs, "apikey-operator-apiserver").Spec.Template.Spec.Containers[0].Args {
+			if strings.HasPrefix(a, "--leak-") {
+				out = append(out, a)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	if diff := cmp.Diff(leakArgs(chart), leakArgs(kust)); diff != "" {
+		t.Errorf("leak flags differ (-chart +config/leak):\n%s", diff)
+	}
+	svcPort := func(objs []*unstructured.Unstructured) corev1.ServicePort {
+		for _, p := range convert[corev1.Service](t, find(t, objs, "Service", "apikey-operator-apiserver")).Spec.Ports {
+			if p.Name == "leak" {
+				return p
+			}
+		}
+		return corev1.ServicePort{}
+	}
+	if diff := cmp.Diff(svcPort(chart), svcPort(kust)); diff != "" {
+		t.Errorf("leak Service port differs (-chart +config/leak):\n%s", diff)
+	}
+	rules := func(objs []*unstructured.Unstructured) any {
+		r, _, _ := unstructured.NestedSlice(find(t, objs, "Ingress", "apikey-operator-apiserver-leak").Object, "spec", "rules")
+		return r
+	}
+	if diff := cmp.Diff(rules(chart), rules(kust)); diff != "" {
+		t.Errorf("leak Ingress rules differ (-chart +config/leak):\n%s", diff)
 	}
 }

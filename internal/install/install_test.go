@@ -33,6 +33,8 @@ import (
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
 	"github.com/apikey-operator/apikey-operator/internal/devenv/proc"
+	"github.com/apikey-operator/apikey-operator/internal/leak/leaktest"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // The ServiceAccounts the chart creates.
@@ -55,6 +57,8 @@ type scenario struct {
 	// metrics is each started component's metrics address, served as the
 	// chart's flags say (HTTPS behind a token by default).
 	metrics map[string]string
+	// leakURL is the API server's leak endpoint, when the chart turns it on.
+	leakURL string
 }
 
 func scheme(t *testing.T) *runtime.Scheme {
@@ -233,8 +237,16 @@ func (s *scenario) startBoth(t *testing.T) {
 	// In a pod the ServiceAccount's namespace file names the Lease's
 	// namespace; here the flag does.
 	s.start(t, "apikey-operator-controller", "--webhook-host=127.0.0.1", "--leader-election-namespace="+releaseNS)
-	s.start(t, "apikey-operator-apiserver", "--bind-address=127.0.0.1", fmt.Sprintf("--verify-bind-address=127.0.0.1:%d", s.verifyPort),
-		fmt.Sprintf("--ext-authz-bind-address=127.0.0.1:%d", freePort(t)))
+	local := []string{"--bind-address=127.0.0.1", fmt.Sprintf("--verify-bind-address=127.0.0.1:%d", s.verifyPort),
+		fmt.Sprintf("--ext-authz-bind-address=127.0.0.1:%d", freePort(t))}
+	for _, a := range deployment(t, s.objs, "apikey-operator-apiserver").Spec.Template.Spec.Containers[0].Args {
+		if strings.HasPrefix(a, "--leak-bind-address=:") {
+			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			local = append(local, "--leak-bind-address="+addr)
+			s.leakURL = "http://" + addr + "/v1/leaks/github"
+		}
+	}
+	s.start(t, "apikey-operator-apiserver", local...)
 	if err := s.env.WaitAPIServiceAvailable(context.Background(), 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -464,9 +476,15 @@ func (s *scenario) noForbidden(t *testing.T) {
 // with Helm-made certificates, runs both components with only their
 // ServiceAccounts' permissions, and shows that they work in the watched
 // namespaces and can read nothing outside them.
+//
+// The leak endpoint is on, its signing keys served by a local stand-in
+// for GitHub (apiserver.leak.github.keysURL): a signed report of a real
+// token disables exactly that key with the API server's own rights.
 func TestInstallWatchNamespaces(t *testing.T) {
+	reporter := leaktest.NewReporter(t)
 	s := install(t, "watchNamespaces={team-a,team-b}", "certificates.provider=helm",
-		"metrics.reader.subjects[0].kind=ServiceAccount", "metrics.reader.subjects[0].name=prometheus", "metrics.reader.subjects[0].namespace=other")
+		"metrics.reader.subjects[0].kind=ServiceAccount", "metrics.reader.subjects[0].name=prometheus", "metrics.reader.subjects[0].namespace=other",
+		"apiserver.leak.enabled=true", "apiserver.leak.github.keysURL="+reporter.Server.URL)
 	ctx := context.Background()
 
 	// Unrelated Secrets, which no identity of the chart may read.
@@ -584,7 +602,55 @@ func TestInstallWatchNamespaces(t *testing.T) {
 	if _, err := apiCS.CoreV1().Secrets("team-a").Get(ctx, "billing", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("API server: GET the Secret of a key it serves: %v, want Forbidden (it never reads Secrets)", err)
 	}
+	s.reportLeak(t, reporter, tokB, keyB, tokA)
 	s.noForbidden(t)
+}
+
+// reportLeak posts a report of leaked to the API server's leak endpoint,
+// unsigned (refused, nothing changes), then signed by the reporter: the
+// key turns Ready=False Leaked, the bystander's token keeps working, and
+// neither token is in the API server's logs.
+func (s *scenario) reportLeak(t *testing.T, reporter *leaktest.Reporter, leaked string, key *keysv1.ApiKey, bystander string) {
+	t.Helper()
+	if s.leakURL == "" {
+		t.Fatal("the chart did not turn the leak endpoint on")
+	}
+	body := leaktest.Report(leaked)
+	post := func(sign bool) int {
+		req, _ := http.NewRequest(http.MethodPost, s.leakURL, strings.NewReader(string(body)))
+		if sign {
+			req.Header.Set("Github-Public-Key-Identifier", reporter.ID)
+			req.Header.Set("Github-Public-Key-Signature", reporter.Sign(t, body))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("leak endpoint: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(false); code != http.StatusUnauthorized {
+		t.Fatalf("unsigned report: %d, want 401", code)
+	}
+	if code := post(true); code != http.StatusOK {
+		t.Fatalf("signed report: %d, want 200", code)
+	}
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the reported key Leaked", func() error {
+		if err := s.admin.Get(ctx, client.ObjectKeyFromObject(key), key); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(key.Status.Conditions, keysv1.ConditionReady); c == nil || c.Reason != keysv1.ReasonLeaked || len(key.Status.Leaks) != 1 {
+			return fmt.Errorf("conditions %+v, leaks %+v", key.Status.Conditions, key.Status.Leaks)
+		}
+		return nil
+	})
+	if st := s.review(t, bystander); !st.Valid {
+		t.Errorf("the bystander's token stopped verifying after another key's leak report: %+v", st)
+	}
+	if found := testkit.Leaks([]string{leaked, bystander}, map[string]string{"API server log": s.logs["apikey-operator-apiserver"].String()}); len(found) > 0 {
+		t.Errorf("tokens in the API server's log: %v", found)
+	}
 }
 
 // TestInstallClusterWide installs the chart's defaults: ClusterRoles, and

@@ -25,6 +25,7 @@ import (
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
 	"github.com/apikey-operator/apikey-operator/internal/leak"
+	"github.com/apikey-operator/apikey-operator/internal/leak/leaktest"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
 	"github.com/apikey-operator/apikey-operator/internal/token"
@@ -176,15 +177,6 @@ func (s *suite) post(body []byte, headers map[string]string) (int, []byte) {
 	return resp.StatusCode, b.Bytes()
 }
 
-func reportOf(tokens ...string) []byte {
-	fs := make([]leak.Finding, 0, len(tokens))
-	for _, tok := range tokens {
-		fs = append(fs, leak.Finding{Token: tok, Type: "apikey_operator_token", URL: "https://github.com/octo/repo/blob/abc/.env", Source: "content"})
-	}
-	b, _ := json.Marshal(fs)
-	return b
-}
-
 func TestLeakReportsOnARealControlPlane(t *testing.T) {
 	s := start(t)
 	ctx := context.Background()
@@ -219,11 +211,13 @@ func TestLeakReportsOnARealControlPlane(t *testing.T) {
 	unknown, _ := token.Mint("ak")
 	s.tokens.Remember(unknown)
 
-	body := reportOf(victim, declared, watched, rolled, retired, unknown)
+	body := leaktest.Report(victim, declared, watched, rolled, retired, unknown)
 
 	// Every bad request is refused and changes nothing.
 	other := leak.NewReporter(t)
 	big := append(bytes.Repeat([]byte(" "), 2<<20), body...)
+	// The tokens, but not in the shape of a report.
+	notReport, _ := json.Marshal(map[string]any{"tokens": []string{victim, declared, watched, rolled, retired}})
 	for name, c := range map[string]struct {
 		body    []byte
 		headers map[string]string
@@ -233,10 +227,17 @@ func TestLeakReportsOnARealControlPlane(t *testing.T) {
 		"badly signed":   {body, map[string]string{leak.GitHubKeyIDHeader: s.reporter.ID, leak.GitHubSignatureHeader: other.Sign(t, body)}, 401},
 		"unknown key id": {body, map[string]string{leak.GitHubKeyIDHeader: other.ID, leak.GitHubSignatureHeader: other.Sign(t, body)}, 401},
 		"oversized":      {big, map[string]string{leak.GitHubKeyIDHeader: s.reporter.ID, leak.GitHubSignatureHeader: s.reporter.Sign(t, big)}, 413},
+		// Signed, so it passes the signature: refused by the parser.
+		"signed, not a report": {notReport, map[string]string{leak.GitHubKeyIDHeader: s.reporter.ID, leak.GitHubSignatureHeader: s.reporter.Sign(t, notReport)}, 400},
 	} {
 		if got, answer := s.post(c.body, c.headers); got != c.status {
 			t.Errorf("%s: %d (%s), want %d", name, got, answer, c.status)
 		}
+	}
+	if resp, err := http.Get(s.leakURL); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %v %v, want 405", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	time.Sleep(500 * time.Millisecond) // would any write have happened, it would show by now
 	for _, k := range []*keysv1.ApiKey{s.get(disableNS, "victim"), s.get(disableNS, "declared"), s.get(reportNS, "watched"), s.get(rotateNS, "rolled"), s.get(disableNS, "graceful")} {
@@ -324,9 +325,18 @@ func TestLeakReportsOnARealControlPlane(t *testing.T) {
 		t.Fatalf("metrics:\n%s", metrics)
 	}
 
-	// The same report again is refused and changes nothing.
+	// The same report again is refused and changes nothing: no second
+	// rotation, no second record.
+	rolledHash := s.get(rotateNS, "rolled").Status.Hash
 	if got, _ := s.post(body, map[string]string{leak.GitHubKeyIDHeader: s.reporter.ID, leak.GitHubSignatureHeader: s.reporter.Sign(t, body)}); got != 409 {
 		t.Fatalf("replay: %d, want 409", got)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if k := s.get(rotateNS, "rolled"); k.Status.Hash != rolledHash || len(k.Status.Leaks) != 1 || s.verifies(rotateNS, fresh) != 200 {
+		t.Fatalf("the replay changed the rotated key: hash %s → %s, leaks %+v", rolledHash, k.Status.Hash, k.Status.Leaks)
+	}
+	if k := s.get(disableNS, "victim"); len(k.Status.Leaks) != 1 {
+		t.Fatalf("the replay recorded again: %+v", k.Status.Leaks)
 	}
 
 	// No plaintext anywhere: logs, events, every key (status), metrics.

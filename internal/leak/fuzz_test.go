@@ -65,3 +65,54 @@ func FuzzSignedRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzKeyDocument: whatever the key endpoint serves, parsing never panics
+// and yields only P-256 keys; a document with one bad key yields none.
+func FuzzKeyDocument(f *testing.F) {
+	reporter := NewReporter(f)
+	resp, err := http.Get(reporter.Server.URL)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var doc bytes.Buffer
+	_, _ = doc.ReadFrom(resp.Body)
+	resp.Body.Close()
+	f.Add(doc.Bytes())
+	for _, seed := range []string{`{}`, `{"public_keys":null}`, `{"public_keys":[{"key_identifier":"x","key":"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"}]}`,
+		`{"public_keys":[{"key":""}]}`, `[]`, `null`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		keys, err := parseKeyDocument(bytes.NewReader(body))
+		if err != nil {
+			if len(keys) > 0 {
+				t.Fatal("keys and an error")
+			}
+			return
+		}
+		for id, k := range keys {
+			if k == nil || k.Curve.Params().Name != "P-256" {
+				t.Fatalf("key %q is not P-256", id)
+			}
+		}
+	})
+}
+
+// FuzzVerifySignature: any signature header, valid or not, for any body,
+// is checked without panicking, and only the reporter's own signature of
+// that exact body verifies.
+func FuzzVerifySignature(f *testing.F) {
+	reporter := NewReporter(f)
+	body := []byte(`[{"token":"x"}]`)
+	good := reporter.Sign(f, body)
+	f.Add(body, good)
+	f.Add(body, "")
+	f.Add(body, "MAYCAQECAQE=") // ASN.1 r=1, s=1
+	f.Add([]byte{}, good)
+	f.Fuzz(func(t *testing.T, b []byte, sig string) {
+		err := verifySignature(&reporter.Private.PublicKey, b, sig)
+		if err == nil && !bytes.Equal(b, body) {
+			t.Fatalf("a signature verified for another body: %q", sig)
+		}
+	})
+}

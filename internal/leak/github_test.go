@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -264,13 +265,13 @@ func TestUnknownKeyIdentifiersDoNotHammerTheReporter(t *testing.T) {
 	if _, err := ks.PublicKey(context.Background(), r.ID); err != nil {
 		t.Fatal(err)
 	}
-	if r.Fetches != 1 {
-		t.Fatalf("%d fetches for 50 unknown identifiers within a minute, want 1", r.Fetches)
+	if r.Fetches() != 1 {
+		t.Fatalf("%d fetches for 50 unknown identifiers within a minute, want 1", r.Fetches())
 	}
 	now = now.Add(2 * time.Minute)
 	_, _ = ks.PublicKey(context.Background(), "made-up")
-	if r.Fetches != 2 {
-		t.Fatalf("%d fetches after a minute, want 2 (a rotated key is picked up)", r.Fetches)
+	if r.Fetches() != 2 {
+		t.Fatalf("%d fetches after a minute, want 2 (a rotated key is picked up)", r.Fetches())
 	}
 }
 
@@ -285,5 +286,64 @@ func TestKeySetRefusesKeysThatAreNotP256(t *testing.T) {
 	}
 	if _, err := parsePublicKey("not pem"); err == nil {
 		t.Fatal("accepted a non-PEM key")
+	}
+}
+
+// The cached keys are trusted for MaxAge only: a key the reporter
+// withdrew stops verifying at the next fetch. A failed fetch answers an
+// error (the report gets 503, the reporter retries) and is not retried
+// before MinRefetch.
+func TestKeySetCacheExpiresAndFailuresAreNotRetriedAtOnce(t *testing.T) {
+	r := NewReporter(t)
+	now := time.Unix(1_700_000_000, 0)
+	withdrawn := false
+	down := false
+	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch {
+		case down:
+			http.Error(w, "down", http.StatusBadGateway)
+		case withdrawn:
+			_, _ = w.Write([]byte(`{"public_keys":[]}`))
+		default:
+			resp, err := http.Get(r.Server.URL)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			_, _ = io.Copy(w, resp.Body)
+		}
+	}))
+	t.Cleanup(keys.Close)
+	ks := &HTTPKeySet{URL: keys.URL, MaxAge: 10 * time.Minute, MinRefetch: time.Minute, Now: func() time.Time { return now }}
+	ctx := context.Background()
+	if _, err := ks.PublicKey(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	withdrawn = true
+	now = now.Add(9 * time.Minute)
+	if _, err := ks.PublicKey(ctx, r.ID); err != nil {
+		t.Fatalf("within MaxAge: %v", err)
+	}
+	if r.Fetches() != 1 {
+		t.Fatalf("%d fetches within MaxAge, want 1", r.Fetches())
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := ks.PublicKey(ctx, r.ID); err != ErrUnknownKey {
+		t.Fatalf("a withdrawn key after MaxAge: %v, want ErrUnknownKey", err)
+	}
+	withdrawn, down = false, true
+	now = now.Add(2 * time.Minute)
+	if _, err := ks.PublicKey(ctx, r.ID); err == nil || err == ErrUnknownKey {
+		t.Fatalf("a failed fetch: %v, want the fetch's error", err)
+	}
+	down = false
+	now = now.Add(30 * time.Second)
+	if _, err := ks.PublicKey(ctx, r.ID); err == nil || err == ErrUnknownKey {
+		t.Fatalf("within MinRefetch of a failed fetch: %v, want the same error, no new fetch", err)
+	}
+	now = now.Add(31 * time.Second)
+	if _, err := ks.PublicKey(ctx, r.ID); err != nil {
+		t.Fatalf("after MinRefetch: %v", err)
 	}
 }

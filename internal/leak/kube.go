@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/go-logr/logr"
@@ -16,31 +17,22 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/hashindex"
 )
-
-// hashIndex indexes keys by every hash they verify with, in the cache of
-// the process that serves the endpoint.
-const hashIndex = "leak.tokenHash"
 
 // maxLeaks bounds status.leaks; the oldest go first.
 const maxLeaks = 8
-
-// IndexFields registers the cache index the Kube revoker reads.
-func IndexFields(ctx context.Context, indexer client.FieldIndexer) error {
-	if err := indexer.IndexField(ctx, &keysv1.ApiKey{}, hashIndex, func(o client.Object) []string {
-		return o.(*keysv1.ApiKey).TokenHashes()
-	}); err != nil {
-		return fmt.Errorf("index keys by token hash for the leak endpoint: %w", err)
-	}
-	return nil
-}
 
 // Kube reacts on ApiKeys: it records the report in status first (so the
 // controller, woken by the spec edit that follows, says Leaked), then
 // makes the namespace's reaction through the key's own means: spec.enabled,
 // or the rotate and end-grace-period annotations the controller acts on.
 type Kube struct {
-	// Client reads keys through the cache (hashIndex) and writes.
+	// Hashes finds the keys that verify with a hash: the process's one
+	// index (internal/hashindex). Claimants, not Holders: a hash only
+	// declared, not yet verifying, is no leak of a working key.
+	Hashes *hashindex.Index
+	// Client reads keys through the cache and writes.
 	Client client.Client
 	// Reader reads uncached: the Namespace's reaction, and a key again
 	// after a write conflict.
@@ -55,16 +47,29 @@ type Kube struct {
 // claim one hash only in a race the webhook lost (the verify index then
 // resolves it to neither); both are acted on.
 func (k *Kube) Revoke(ctx context.Context, s Sighting) (bool, error) {
-	keys := &keysv1.ApiKeyList{}
-	if err := k.Client.List(ctx, keys, client.MatchingFields{hashIndex: s.Hash}); err != nil {
-		return false, fmt.Errorf("list keys by token hash: %w", err)
+	names, err := k.Hashes.Claimants(s.Hash)
+	if err != nil {
+		return false, fmt.Errorf("find keys by token hash: %w", err)
 	}
-	for i := range keys.Items {
-		if err := k.react(ctx, &keys.Items[i], s); err != nil {
+	found := false
+	for _, name := range names {
+		key := &keysv1.ApiKey{}
+		if err := k.Client.Get(ctx, name, key); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue // deleted since the index saw it
+			}
+			return found, fmt.Errorf("read ApiKey %s: %w", name, err)
+		}
+		// The index follows the informer; the key read may be newer.
+		if !slices.Contains(key.TokenHashes(), s.Hash) {
+			continue
+		}
+		found = true
+		if err := k.react(ctx, key, s); err != nil {
 			return true, err
 		}
 	}
-	return len(keys.Items) > 0, nil
+	return found, nil
 }
 
 // action is what is done to one key, as recorded in status.

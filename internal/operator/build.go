@@ -49,6 +49,24 @@ type Operator struct {
 	// Rotator renews the webhook's generated certificate; nil unless the
 	// webhook runs with generated certificates.
 	Rotator *certs.Rotator
+
+	// hashes is the process's one index of keys by token hash, shared
+	// by the controller, the webhook, the store and the leak endpoint.
+	hashes *hashindex.Index
+}
+
+// Hashes returns the process's index of keys by token hash, registering
+// it on the ApiKey informer on first use: one index, one event handler,
+// whatever components the process runs.
+func (op *Operator) Hashes(ctx context.Context) (*hashindex.Index, error) {
+	if op.hashes == nil {
+		x, err := hashindex.Register(ctx, op.GetCache())
+		if err != nil {
+			return nil, err
+		}
+		op.hashes = x
+	}
+	return op.hashes, nil
 }
 
 // Scheme knows the built-in types and the ApiKey group.
@@ -168,6 +186,10 @@ func (o *Options) managerOptions(c Components, op *Operator) (ctrl.Options, erro
 
 // addController adds the ApiKey reconciler: the only place it is built.
 func (o *Options) addController(ctx context.Context, op *Operator) error {
+	hashes, err := op.Hashes(ctx)
+	if err != nil {
+		return err
+	}
 	reg := o.Hooks.Registerer
 	if reg == nil {
 		reg = metrics.Registry
@@ -186,6 +208,7 @@ func (o *Options) addController(ctx context.Context, op *Operator) error {
 		DefaultLifetime:         o.Keys.DefaultLifetime,
 		TokenPrefix:             o.Keys.TokenPrefix,
 		MaxConcurrentReconciles: o.Controller.MaxConcurrentReconciles,
+		Hashes:                  hashes,
 	}
 	if err := r.SetupWithManager(ctx, op); err != nil {
 		return fmt.Errorf("set up apikey controller: %w", err)
@@ -195,10 +218,15 @@ func (o *Options) addController(ctx context.Context, op *Operator) error {
 }
 
 func (o *Options) addWebhook(ctx context.Context, op *Operator) error {
-	err := webhook.Install(ctx, op, op.Rotator, webhook.Config{
+	hashes, err := op.Hashes(ctx)
+	if err != nil {
+		return err
+	}
+	err = webhook.Install(ctx, op, op.Rotator, webhook.Config{
 		DefaultLifetime: o.Keys.DefaultLifetime,
 		MaxLifetime:     o.Webhook.MaxKeyLifetime,
 		Clock:           o.Hooks.Clock,
+		Hashes:          hashes,
 	})
 	if err != nil {
 		return fmt.Errorf("set up webhooks: %w", err)
@@ -297,7 +325,7 @@ func (o *Options) watch(ctx context.Context, op *Operator) error {
 // Kubernetes-backed key store.
 func (o *Options) addAPIServer(ctx context.Context, op *Operator) error {
 	o.APIServer.Connections = o.Connections
-	hashes, err := hashindex.Register(ctx, op.GetCache())
+	hashes, err := op.Hashes(ctx)
 	if err != nil {
 		return err
 	}
@@ -328,7 +356,8 @@ func (o *Options) addAPIServer(ctx context.Context, op *Operator) error {
 // verified against the reporter's published keys, acted on through the
 // keys' own means (docs/leaks.md).
 func (o *Options) addLeak(ctx context.Context, op *Operator) error {
-	if err := leak.IndexFields(ctx, op.GetFieldIndexer()); err != nil {
+	hashes, err := op.Hashes(ctx)
+	if err != nil {
 		return err
 	}
 	reaction, err := leak.ParseReaction(o.Leak.Reaction)
@@ -341,9 +370,9 @@ func (o *Options) addLeak(ctx context.Context, op *Operator) error {
 		reg = ctrlmetrics.Registry
 	}
 	srv, err := leak.NewServer(o.Leak, leak.Deps{
-		Keys: &leak.HTTPKeySet{URL: o.Leak.GitHubKeysURL},
+		Keys: &leak.HTTPKeySet{URL: o.Leak.GitHubKeysURL, MaxAge: o.Leak.GitHubKeysMaxAge, MinRefetch: o.Leak.GitHubKeysMinRefetch},
 		Revoker: &leak.Kube{
-			Client: op.GetClient(), Reader: op.GetAPIReader(), Recorder: op.GetEventRecorder("apikey-operator-leak"),
+			Hashes: hashes, Client: op.GetClient(), Reader: op.GetAPIReader(), Recorder: op.GetEventRecorder("apikey-operator-leak"),
 			Default: reaction, Log: log,
 		},
 		Registerer: reg,

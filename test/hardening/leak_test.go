@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +31,8 @@ import (
 
 	accessv1 "github.com/apikey-operator/apikey-operator/api/access/v1alpha1"
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/leak"
+	"github.com/apikey-operator/apikey-operator/internal/leak/leaktest"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
@@ -168,6 +172,62 @@ spec:
 			Expect(review.Spec.Key).To(BeEmpty(), "the review's answer does not echo the key")
 		}
 
+		By("a hash-only key: declared, verified without a Secret, rotated by declaring a new hash")
+		declaredTok, nextTok := mint(), mint()
+		remember(declaredTok, nextTok)
+		declared := &keysv1.ApiKey{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "declared"}, Spec: keysv1.ApiKeySpec{
+			TokenHash: keysv1.TokenHash(hashOf(declaredTok)), Rotation: &keysv1.RotationSpec{GracePeriod: &metav1.Duration{Duration: time.Hour}}}}
+		Expect(k8s.Create(ctx, declared)).To(Succeed())
+		Eventually(func() (int, error) { return verifyFrom(nil, declaredTok) }).WithTimeout(30 * time.Second).Should(Equal(200))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(declared), &corev1.Secret{})).NotTo(Succeed(), "a hash-only key has no Secret")
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(declared), declared)).To(Succeed())
+		declared.Spec.TokenHash = keysv1.TokenHash(hashOf(nextTok))
+		Expect(k8s.Update(ctx, declared)).To(Succeed())
+		for _, t := range []string{nextTok, declaredTok} {
+			Eventually(func() (int, error) { return verifyFrom(nil, t) }).WithTimeout(30 * time.Second).Should(Equal(200))
+		}
+
+		By("leak reports: unsigned and badly signed ones refused, then a signed one of a minted, a hash-only, a previous and an unknown token")
+		leakedUnknown := mint()
+		remember(leakedUnknown)
+		report := leaktest.Report(readTok, nextTok, declaredTok, leakedUnknown)
+		post := func(body []byte, id, sig string) (int, string) {
+			req, err := http.NewRequest(http.MethodPost, leakURL, bytes.NewReader(body))
+			Expect(err).NotTo(HaveOccurred())
+			if id != "" {
+				req.Header.Set(leak.GitHubKeyIDHeader, id)
+				req.Header.Set(leak.GitHubSignatureHeader, sig)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			Expect(err).NotTo(HaveOccurred())
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		impostor := leaktest.NewReporter(GinkgoT())
+		for _, c := range []struct{ id, sig string }{{"", ""}, {reporter.ID, impostor.Sign(GinkgoT(), report)}, {impostor.ID, impostor.Sign(GinkgoT(), report)}} {
+			code, body := post(report, c.id, c.sig)
+			Expect(code).To(Equal(401), body)
+		}
+		Expect(verifyFrom(nil, readTok)).To(Equal(200), "a refused report changed nothing")
+		code, answer := post(report, reporter.ID, reporter.Sign(GinkgoT(), report))
+		Expect(code).To(Equal(200), answer)
+		Expect(strings.Count(answer, `"true_positive"`)).To(Equal(3), answer)
+		Expect(strings.Count(answer, `"false_positive"`)).To(Equal(1), answer)
+		for _, t := range []string{readTok, nextTok, declaredTok} {
+			Eventually(func() (int, error) { return verifyFrom(nil, t) }).WithTimeout(30 * time.Second).Should(Equal(401))
+		}
+		for _, name := range []string{"applied", "declared"} {
+			Eventually(func(g Gomega) {
+				k := &keysv1.ApiKey{}
+				g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, k)).To(Succeed())
+				g.Expect(meta.FindStatusCondition(k.Status.Conditions, keysv1.ConditionReady)).To(HaveField("Reason", keysv1.ReasonLeaked))
+				g.Expect(k.Status.Leaks).NotTo(BeEmpty())
+			}).WithTimeout(30 * time.Second).Should(Succeed())
+		}
+		code, answer = post(report, reporter.ID, reporter.Sign(GinkgoT(), report))
+		Expect(code).To(Equal(409), answer)
+
 		By("collect every token the operator ever wrote, from its Secrets")
 		secrets := &corev1.SecretList{}
 		Expect(k8s.List(ctx, secrets, client.InNamespace(ns))).To(Succeed())
@@ -177,6 +237,7 @@ spec:
 			}
 		}
 		Expect(len(tokens)).To(BeNumerically(">=", 10))
+		Expect(logs.String()).To(ContainSubstring("leaked token reported"), "the logs hold the reports: the scan below proves something")
 	})
 
 	It("has no kubectl last-applied-configuration on any Secret", func() {

@@ -34,6 +34,8 @@ import (
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
+	"github.com/apikey-operator/apikey-operator/internal/leak"
+	"github.com/apikey-operator/apikey-operator/internal/leak/leaktest"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
@@ -65,6 +67,10 @@ var (
 	auditPolicyPath  string
 	cancel           context.CancelFunc
 	binDir           string
+	// leakURL is the operator's leak endpoint (POST, GitHub's protocol);
+	// reporter stands in for GitHub, whose signing keys it serves.
+	leakURL  string
+	reporter *leaktest.Reporter
 )
 
 func TestHardening(t *testing.T) {
@@ -112,7 +118,10 @@ var _ = BeforeSuite(func() {
 	}
 	securePort, verifyPort := freePort(), freePort()
 	extAuthzAddr = fmt.Sprintf("127.0.0.1:%d", freePort())
-	startOperator(ctx, securePort, verifyPort)
+	reporter = leaktest.NewReporter(GinkgoT())
+	leakAddr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	leakURL = "http://" + leakAddr + leak.GitHubPath
+	startOperator(ctx, securePort, verifyPort, leakAddr)
 	secureAddr = fmt.Sprintf("127.0.0.1:%d", securePort)
 	base = "https://" + secureAddr
 	verifyAddr = fmt.Sprintf("127.0.0.1:%d", verifyPort)
@@ -148,10 +157,12 @@ var _ = AfterSuite(func() {
 // startOperator runs the controller, the API server and the verify
 // endpoints in one manager, as `apikey-operator all --disable-webhooks`
 // does, restricted to the suite's own namespaces.
-func startOperator(ctx context.Context, securePort, verifyPort int) {
+func startOperator(ctx context.Context, securePort, verifyPort int, leakAddr string) {
 	o := env.OperatorOptions(securePort, verifyPort)
-	// The gRPC ext_authz server too, so that the leak scan covers it.
+	// The gRPC ext_authz server and the leak endpoint too, so that the
+	// leak scan covers them.
 	o.ExtAuthz.BindAddress = extAuthzAddr
+	o.Leak.BindAddress, o.Leak.GitHubKeysURL = leakAddr, reporter.Server.URL
 	o.Keys.WatchNamespaces = []string{nsLeak, nsHostile, nsBrute}
 	o.APIServer.Audit.PolicyFile = auditPolicyPath
 	o.APIServer.Audit.LogOptions.Path, o.APIServer.Audit.LogOptions.Format = operatorAuditLog, "json"
