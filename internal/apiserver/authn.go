@@ -162,8 +162,10 @@ func (a *dialectAuthn) byKey(key string, ip netip.Addr, uncharged bool) (*access
 		}, nil, true
 	case verify.IPNotAllowed:
 		return nil, &access.Failure{Err: access.ErrIPNotAllowed}, true
-	case verify.RateLimited:
-		return nil, &access.Failure{Err: access.ErrRateLimited, RetryAfter: res.RetryAfter}, true
+	case verify.RateLimited, verify.QuotaExceeded, verify.QuotaUnavailable:
+		// The dialects know one "slow down" answer; a spent quota is one
+		// (with Retry-After until its refill, when it has one).
+		return nil, &access.Failure{Err: access.ErrRateLimited, RetryAfter: max(res.RetryAfter, time.Second)}, true
 	}
 	return nil, &access.Failure{Err: access.ErrInvalidCredentials}, known
 }

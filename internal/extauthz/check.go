@@ -199,6 +199,8 @@ func grpcCode(httpStatus int) codes.Code {
 		return codes.ResourceExhausted
 	case 400:
 		return codes.InvalidArgument
+	case 503:
+		return codes.Unavailable
 	}
 	return codes.Internal
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/apikey-operator/apikey-operator/internal/leak"
 	"github.com/apikey-operator/apikey-operator/internal/limits"
 	"github.com/apikey-operator/apikey-operator/internal/metricsauth"
+	"github.com/apikey-operator/apikey-operator/internal/quota"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
 	"github.com/apikey-operator/apikey-operator/webhook"
 	"github.com/apikey-operator/apikey-operator/webhook/certs"
@@ -239,7 +240,7 @@ func (o *Options) addVerify(ctx context.Context, op *Operator) error {
 	if err := o.watch(ctx, op); err != nil {
 		return err
 	}
-	lim, err := o.limits(op)
+	lim, quotas, err := o.limits(op)
 	if err != nil {
 		return err
 	}
@@ -247,6 +248,7 @@ func (o *Options) addVerify(ctx context.Context, op *Operator) error {
 	vs, err := verify.NewServer(o.Verify, verify.Deps{
 		Informers: op.GetCache(), Client: op.GetClient(), APIReader: op.GetAPIReader(), Registerer: o.Hooks.Registerer, Clock: o.Hooks.Clock,
 		Limits: lim,
+		Quotas: quotas,
 	})
 	if err != nil {
 		return fmt.Errorf("verify server: %w", err)
@@ -258,27 +260,29 @@ func (o *Options) addVerify(ctx context.Context, op *Operator) error {
 	return op.AddReadyzCheck("verify-index", vs.ReadyzCheck)
 }
 
-// limits is where the keys' rate limits are counted: in Redis for the
-// whole cluster under --limits-redis-url, else in each replica, which
-// enforces its share of each limit under --limits-verify-service.
-func (o *Options) limits(op *Operator) (limits.Provider, error) {
+// limits is where the keys' rate limits and quotas are counted: in Redis
+// for the whole cluster under --limits-redis-url, else in each replica,
+// which enforces its share of each rate limit under
+// --limits-verify-service and counts quotas only while it is the one
+// replica.
+func (o *Options) limits(op *Operator) (limits.Provider, quota.Provider, error) {
 	local := limits.Local{}
 	if o.Limits.VerifyService != "" {
 		cs, err := kubernetes.NewForConfig(op.GetConfig())
 		if err != nil {
-			return nil, fmt.Errorf("count verify replicas: %w", err)
+			return nil, nil, fmt.Errorf("count verify replicas: %w", err)
 		}
 		replicas, err := limits.NewReplicas(cs, o.Limits.VerifyService, ctrl.Log.WithName("limits"))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := op.Add(replicas); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		local.Replicas = replicas.Count()
 	}
 	if o.Limits.RedisURL == "" {
-		return local, nil
+		return local, quota.Local{Replicas: local.Replicas}, nil
 	}
 	reg := o.Hooks.Registerer
 	if reg == nil {
@@ -286,12 +290,16 @@ func (o *Options) limits(op *Operator) (limits.Provider, error) {
 	}
 	shared, err := limits.NewShared(o.Limits, local, reg, ctrl.Log.WithName("limits"))
 	if err != nil {
-		return nil, fmt.Errorf("shared rate limits: %w", err)
+		return nil, nil, fmt.Errorf("shared rate limits: %w", err)
 	}
 	if err := op.Add(shared); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return shared, nil
+	quotas, err := quota.NewShared(shared, local.Replicas, reg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("shared quotas: %w", err)
+	}
+	return shared, quotas, nil
 }
 
 // addExtAuthz adds the gRPC ext_authz server over verify's core; it runs

@@ -23,6 +23,13 @@ const (
 	IPNotAllowed
 	MissingPermission
 	RateLimited
+	// QuotaExceeded: the key's quota (spec.quota) is spent until its next
+	// refill, or for good without one.
+	QuotaExceeded
+	// QuotaUnavailable: the key has a quota this server cannot count
+	// exactly (no Redis and several verify replicas), so it refuses
+	// rather than let the quota be spent once per replica.
+	QuotaUnavailable
 	numCodes
 )
 
@@ -38,6 +45,8 @@ var codeNames = [numCodes]string{
 	IPNotAllowed:      "IPNotAllowed",
 	MissingPermission: "MissingPermission",
 	RateLimited:       "RateLimited",
+	QuotaExceeded:     "QuotaExceeded",
+	QuotaUnavailable:  "QuotaUnavailable",
 }
 
 func (c Code) String() string {
@@ -52,7 +61,9 @@ func (c Code) String() string {
 // this gateway, as a token for another audience is in OAuth), 403 when
 // the key is known but may not do this, 429 when it must slow down, and
 // 400 when the gateway's own request names no scope (its configuration
-// must be fixed).
+// must be fixed). A spent quota is 429 too (with Retry-After until its
+// refill, if it has one), and one the server cannot count is 503: the
+// operator's configuration, not the client, must change.
 func (c Code) HTTPStatus() int {
 	switch c {
 	case Valid:
@@ -63,8 +74,10 @@ func (c Code) HTTPStatus() int {
 		return http.StatusUnauthorized
 	case IPNotAllowed, MissingPermission:
 		return http.StatusForbidden
-	case RateLimited:
+	case RateLimited, QuotaExceeded:
 		return http.StatusTooManyRequests
+	case QuotaUnavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/apikey-operator/apikey-operator/internal/limits"
 	"github.com/apikey-operator/apikey-operator/internal/permission"
+	"github.com/apikey-operator/apikey-operator/internal/quota"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
 
@@ -54,6 +55,9 @@ type Request struct {
 // RateLimit is a key's limit after a verification.
 type RateLimit = limits.State
 
+// Quota is a key's quota after a verification.
+type Quota = quota.State
+
 // Result is the verdict and, for a known key, what the index knows of it.
 type Result struct {
 	Code Code
@@ -63,7 +67,11 @@ type Result struct {
 	// RateLimit is the key's bucket after this verification; Limit is 0
 	// when the key has no rate limit or was refused before it.
 	RateLimit RateLimit
-	// RetryAfter is set with RateLimited: when to try again.
+	// Quota is the key's quota after this verification; Limit is 0 when
+	// the key has none or was refused before it was counted.
+	Quota Quota
+	// RetryAfter is set with RateLimited, and with QuotaExceeded when the
+	// quota refills: when to try again.
 	RetryAfter time.Duration
 }
 
@@ -137,6 +145,22 @@ func (v *Verifier) judge(req *Request, k *Key, at int64) Result {
 		allowed, res.RateLimit = k.limit.Take(at)
 		if !allowed {
 			res.Code, res.RetryAfter = RateLimited, res.RateLimit.RetryAfter
+			return res
+		}
+	}
+	// The quota counts successful verifications: it is spent last, once
+	// every other check (the rate limit included) has passed.
+	if k.quota != nil {
+		var v quota.Verdict
+		v, res.Quota = k.quota.Take(at)
+		switch v {
+		case quota.Exceeded:
+			res.Code = QuotaExceeded
+			if !res.Quota.NextRefill.IsZero() {
+				res.RetryAfter = max(time.Second, res.Quota.NextRefill.Sub(time.Unix(0, at)))
+			}
+		case quota.Unavailable:
+			res.Code = QuotaUnavailable
 		}
 	}
 	return res

@@ -121,6 +121,15 @@ type verifyResponse struct {
 	Permissions []string       `json:"permissions,omitempty"`
 	ExpiresAt   *time.Time     `json:"expiresAt,omitempty"`
 	RateLimit   *rateLimitJSON `json:"ratelimit,omitempty"`
+	Quota       *quotaJSON     `json:"quota,omitempty"`
+}
+
+// quotaJSON: limit and remaining verifications of the key's quota, and
+// reset, the whole seconds until its next refill (absent without one).
+type quotaJSON struct {
+	Limit     int64 `json:"limit"`
+	Remaining int64 `json:"remaining"`
+	Reset     *int  `json:"reset,omitempty"`
 }
 
 // rateLimitJSON: limit is the bucket size, remaining the requests allowed
@@ -183,6 +192,13 @@ func responseOf(res Result) verifyResponse {
 	if res.RateLimit.Limit > 0 {
 		out.RateLimit = &rateLimitJSON{Limit: res.RateLimit.Limit, Remaining: res.RateLimit.Remaining, Reset: ceilSeconds(res.RateLimit.Reset)}
 	}
+	if q := res.Quota; q.Limit > 0 {
+		out.Quota = &quotaJSON{Limit: q.Limit, Remaining: q.Remaining()}
+		if !q.NextRefill.IsZero() {
+			reset := max(0, ceilSeconds(time.Until(q.NextRefill)))
+			out.Quota.Reset = &reset
+		}
+	}
 	if !out.Valid {
 		// Only a valid key's holder learns whose key it is.
 		return out
@@ -242,7 +258,7 @@ func setRateLimitHeaders(h http.Header, res Result) {
 // RateLimit-Limit, -Remaining and -Reset (for a key with a rate limit),
 // in whole seconds.
 func RateLimitHeaders(res Result, set func(name, value string)) {
-	if res.Code == RateLimited {
+	if res.Code == RateLimited || (res.Code == QuotaExceeded && res.RetryAfter > 0) {
 		set("Retry-After", strconv.Itoa(max(1, ceilSeconds(res.RetryAfter))))
 	}
 	if rl := res.RateLimit; rl.Limit > 0 {

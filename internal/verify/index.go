@@ -10,6 +10,7 @@ import (
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/limits"
+	"github.com/apikey-operator/apikey-operator/internal/quota"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
 
@@ -24,8 +25,10 @@ const indexShards = 64
 // allocate nothing; writes come from informer events, one at a time.
 type Index struct {
 	shards [indexShards]indexShard
-	// limits makes each key's rate limit; set once, before any key.
+	// limits makes each key's rate limit, quotas its quota counter; set
+	// once, before any key.
 	limits limits.Provider
+	quotas quota.Provider
 
 	mu      sync.Mutex // serialises writers; guards the fields below
 	records map[types.NamespacedName]*record
@@ -61,6 +64,7 @@ type record struct {
 	hashes []hashRef
 	key    *Key
 	limit  limits.Limit
+	quota  quota.Counter
 	use    *usage
 }
 
@@ -75,6 +79,7 @@ func NewIndex() *Index {
 func NewIndexWithLimits(p limits.Provider) *Index {
 	ix := &Index{
 		limits:     p,
+		quotas:     quota.Local{},
 		records:    map[types.NamespacedName]*record{},
 		contested:  map[Sum][]*record{},
 		roles:      map[types.NamespacedName]*role{},
@@ -83,6 +88,14 @@ func NewIndexWithLimits(p limits.Provider) *Index {
 	for i := range ix.shards {
 		ix.shards[i].m = map[Sum]entry{}
 	}
+	return ix
+}
+
+// WithQuotas sets where the keys' quotas are counted (quota.Shared in
+// Redis, or quota.Local, exact with one replica); call it before any key
+// is added. Default: quota.Local counting as one replica.
+func (ix *Index) WithQuotas(p quota.Provider) *Index {
+	ix.quotas = p
 	return ix
 }
 
@@ -116,6 +129,27 @@ func (ix *Index) SetKey(k *keysv1.ApiKey) {
 	ix.unlinkRole(rec)
 	if rec.limit == nil || rec.spec.rateLimit != s.rateLimit {
 		rec.limit = ix.limiterOf(s.id, s.rateLimit)
+	}
+	// A counter lives as long as the key's quota and UID: status.quota
+	// changing (every flush) only reseeds it.
+	if (rec.quota == nil) != (s.quota.Limit == 0) || !sameQuota(&rec.spec.quota, &s.quota) || rec.spec.uid != s.uid {
+		old := rec.quota
+		rec.quota = nil
+		if s.quota.Limit > 0 {
+			rec.quota = ix.quotas.Counter(quota.Subject{Kind: "ApiKey", Namespace: s.id.Namespace, Name: s.id.Name, UID: string(s.uid)}, s.quota)
+			// A changed limit or refill keeps what was used (a new
+			// UID is a new key, and starts afresh).
+			if last, ok := lastOf(old); ok && rec.spec.uid == s.uid {
+				last.Tick = s.quota.Tick(time.Unix(0, last.At))
+				rec.quota.Seed(last)
+			}
+		}
+		rec.use.setQuota(rec.quota, s.quota)
+	}
+	if rec.quota != nil {
+		if seed, ok := quota.SeedOf(s.quotaSeed, &s.quota); ok {
+			rec.quota.Seed(seed)
+		}
 	}
 	rec.spec = s
 	ix.linkRole(rec)
@@ -194,7 +228,7 @@ func (ix *Index) publish(rec *record, hashes []hashRef) {
 	if rec.spec.role != "" {
 		r = ix.roles[ix.roleOf(rec)]
 	}
-	rec.key = build(&rec.spec, r, rec.limit, rec.use)
+	rec.key = build(&rec.spec, r, rec.limit, rec.quota, rec.use)
 	for _, old := range rec.hashes {
 		if !containsSum(hashes, old.sum) {
 			ix.release(old.sum, rec)
@@ -308,6 +342,19 @@ func nonZeroNanos(t time.Time) int64 {
 		return n
 	}
 	return 1
+}
+
+func lastOf(c quota.Counter) (quota.State, bool) {
+	if c == nil {
+		return quota.State{}, false
+	}
+	return c.Last()
+}
+
+// sameQuota compares two quota definitions; the anchor by instant, as
+// two reads of one creationTimestamp may differ in location.
+func sameQuota(a, b *quota.Quota) bool {
+	return a.Limit == b.Limit && a.Amount == b.Amount && a.Interval == b.Interval && a.Period == b.Period && a.Anchor.Equal(b.Anchor)
 }
 
 func (ix *Index) limiterOf(id types.NamespacedName, rl keysv1.RateLimitSpec) limits.Limit {

@@ -10,6 +10,7 @@ import (
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/limits"
+	"github.com/apikey-operator/apikey-operator/internal/quota"
 )
 
 // Key is what a verification learns about the ApiKey a token belongs to.
@@ -53,6 +54,7 @@ type Key struct {
 
 	expiresAt int64 // Unix nanoseconds; 0 for never
 	limit     limits.Limit
+	quota     quota.Counter // nil: no quota
 	use       *usage
 }
 
@@ -68,8 +70,11 @@ type spec struct {
 	allowed    []netip.Prefix
 	expiresAt  time.Time
 	rateLimit  keysv1.RateLimitSpec // zero: no limit
-	badAllowed bool                 // an allowedIPs entry did not parse: allow no address
-	usage      *keysv1.KeyUsage     // as status last recorded it; read-only
+	uid        types.UID
+	quota      quota.Quota         // Limit 0: no quota
+	quotaSeed  *keysv1.QuotaStatus // status.quota as last seen; read-only
+	badAllowed bool                // an allowedIPs entry did not parse: allow no address
+	usage      *keysv1.KeyUsage    // as status last recorded it; read-only
 	lastUsedAt time.Time
 }
 
@@ -95,6 +100,11 @@ func specOf(k *keysv1.ApiKey) spec {
 	s.usage = k.Status.Usage.DeepCopy()
 	if k.Status.LastUsedAt != nil {
 		s.lastUsedAt = k.Status.LastUsedAt.Time
+	}
+	s.uid = k.UID
+	if q, ok := quota.FromSpec(k.Spec.Quota, k.CreationTimestamp.Time); ok {
+		s.quota = q
+		s.quotaSeed = k.Status.Quota.DeepCopy()
 	}
 	if rl := k.Spec.RateLimit; rl != nil && rl.RequestsPerSecond > 0 {
 		s.rateLimit = *rl
@@ -140,7 +150,7 @@ func roleFrom(r *keysv1.ApiKeyRole) role {
 // not found). It is the one home of a key's effective values on the
 // verify path: its permissions and its role's, and its own audiences or,
 // when it names none, its role's.
-func build(s *spec, r *role, limit limits.Limit, use *usage) *Key {
+func build(s *spec, r *role, limit limits.Limit, q quota.Counter, use *usage) *Key {
 	var rolePerms []string
 	audiences := s.audiences
 	if r != nil {
@@ -167,6 +177,7 @@ func build(s *spec, r *role, limit limits.Limit, use *usage) *Key {
 		Usage:             s.usage,
 		LastUsedAt:        s.lastUsedAt,
 		limit:             limit,
+		quota:             q,
 		use:               use,
 	}
 	k.identity = [3][]string{{k.Namespace}, {k.Name}, {k.PermissionsHeader}}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/quota"
 )
 
 // usage is what this replica saw of one key: when it last verified, and
@@ -34,9 +35,27 @@ type usage struct {
 	// counters are the namespace's verdict counters, resolved on first use.
 	counters atomic.Pointer[[numCodes]prometheus.Counter]
 
+	// quota is the key's quota counter, for status.quota; nil without.
+	quota atomic.Pointer[quotaRef]
+
 	// The flusher's alone: what is already in status.
 	flushed                        int64 // lastUsedAt
 	flushedAllowed, flushedRefused int64
+	flushedQuota                   quota.State
+}
+
+// quotaRef is a key's quota counter and the definition it counts by.
+type quotaRef struct {
+	c quota.Counter
+	q quota.Quota
+}
+
+func (u *usage) setQuota(c quota.Counter, q quota.Quota) {
+	if c == nil {
+		u.quota.Store(nil)
+		return
+	}
+	u.quota.Store(&quotaRef{c: c, q: q})
 }
 
 // usageTracker holds the keys used since the last flush.
@@ -139,6 +158,16 @@ func (f *flusher) flush(ctx context.Context) {
 type delta struct {
 	last             int64 // 0: no valid verification since the last write
 	allowed, refused int64
+	// quota is this replica's newest count of the key's quota, when it
+	// is newer than what it wrote last; written only if it is newer than
+	// status.quota too (quota.State.Newer), so replicas writing in any
+	// order leave the newest count any of them saw.
+	quota *quotaCount
+}
+
+type quotaCount struct {
+	st quota.State
+	q  quota.Quota
 }
 
 func (f *flusher) write(ctx context.Context, u *usage) {
@@ -148,6 +177,11 @@ func (f *flusher) write(ctx context.Context, u *usage) {
 	d := delta{allowed: u.allowed.Load() - u.flushedAllowed, refused: u.refused.Load() - u.flushedRefused}
 	if last := u.last.Load(); last > u.flushed {
 		d.last = last
+	}
+	if ref := u.quota.Load(); ref != nil {
+		if st, ok := ref.c.Last(); ok && (u.flushedQuota.At == 0 || st.Newer(&u.flushedQuota)) {
+			d.quota = &quotaCount{st: st, q: ref.q}
+		}
 	}
 	if d == (delta{}) {
 		return
@@ -159,6 +193,9 @@ func (f *flusher) write(ctx context.Context, u *usage) {
 		u.flushed = max(u.flushed, d.last)
 		u.flushedAllowed += d.allowed
 		u.flushedRefused += d.refused
+		if d.quota != nil {
+			u.flushedQuota = d.quota.st
+		}
 	default:
 		f.log.Error(err, "record usage and lastUsedAt", "apikey", u.id.String())
 		f.tracker.requeue(u)
@@ -200,8 +237,9 @@ type usagePatch struct {
 		ResourceVersion string `json:"resourceVersion"`
 	} `json:"metadata"`
 	Status struct {
-		LastUsedAt *metav1.Time     `json:"lastUsedAt,omitempty"`
-		Usage      *keysv1.KeyUsage `json:"usage"`
+		LastUsedAt *metav1.Time        `json:"lastUsedAt,omitempty"`
+		Usage      *keysv1.KeyUsage    `json:"usage"`
+		Quota      *keysv1.QuotaStatus `json:"quota,omitempty"`
 	} `json:"status"`
 }
 
@@ -229,6 +267,7 @@ func usagePatchOf(key *keysv1.ApiKey, d delta, now time.Time) usagePatch {
 	u.Hourly[i].Allowed += d.allowed
 	u.Hourly[i].Refused += d.refused
 	p.Status.Usage = u
+	p.Status.Quota = quotaStatusOf(key, d.quota)
 	if d.last != 0 {
 		at := metav1.NewTime(time.Unix(0, d.last).UTC().Truncate(time.Second))
 		if key.Status.LastUsedAt == nil || key.Status.LastUsedAt.Before(&at) {
@@ -236,4 +275,23 @@ func usagePatchOf(key *keysv1.ApiKey, d delta, now time.Time) usagePatch {
 		}
 	}
 	return p
+}
+
+// quotaStatusOf is status.quota after this replica's count c, or nil
+// when the status already holds as new a count (another replica's, or
+// the same) under the same limit.
+func quotaStatusOf(key *keysv1.ApiKey, c *quotaCount) *keysv1.QuotaStatus {
+	if c == nil || key.Spec.Quota == nil {
+		return nil
+	}
+	st := c.st
+	if cur, ok := quota.SeedOf(key.Status.Quota, &c.q); ok && key.Status.Quota.Limit == st.Limit && !st.Newer(&cur) {
+		return nil
+	}
+	out := &keysv1.QuotaStatus{Limit: st.Limit, Used: st.Used, Remaining: st.Remaining(),
+		CountedAt: &metav1.Time{Time: time.Unix(0, st.At).UTC().Truncate(time.Second)}}
+	if !st.NextRefill.IsZero() {
+		out.NextRefillAt = &metav1.Time{Time: st.NextRefill.UTC()}
+	}
+	return out
 }

@@ -42,7 +42,7 @@ const numStatuses = len(statuses) + 1 // + other
 var (
 	resultsDesc = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "apikey_verifications_total",
-		Help: "API key verifications by result (Valid, Malformed, NotFound, Disabled, Expired, IPNotAllowed, MissingPermission, RateLimited).",
+		Help: "API key verifications by result (Valid, Malformed, NotFound, Disabled, Expired, IPNotAllowed, MissingPermission, RateLimited, QuotaExceeded, QuotaUnavailable).",
 	}, []string{"result"})
 	latencyDesc = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "apikey_verify_duration_seconds",

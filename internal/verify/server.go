@@ -23,6 +23,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/apikey-operator/apikey-operator/internal/connlimit"
+	"github.com/apikey-operator/apikey-operator/internal/quota"
 )
 
 // Deps are what the verify server uses from the rest of the program.
@@ -45,6 +46,9 @@ type Deps struct {
 	// Limits makes the keys' rate limits: limits.Shared for cluster-wide
 	// limits through Redis; default limits.Local (this replica alone).
 	Limits limits.Provider
+	// Quotas counts the keys' quotas: quota.Shared in Redis; default
+	// quota.Local (exact with one replica, refused with several).
+	Quotas quota.Provider
 }
 
 // Server is the verify listener: a manager.Runnable that every replica
@@ -74,7 +78,11 @@ func NewServer(o *Options, d Deps) (*Server, error) {
 	if d.Limits != nil {
 		p = d.Limits
 	}
-	return NewServerFromIndex(o, NewIndexWithLimits(p), d)
+	ix := NewIndexWithLimits(p)
+	if d.Quotas != nil {
+		ix.WithQuotas(d.Quotas)
+	}
+	return NewServerFromIndex(o, ix, d)
 }
 
 // NewServerFromIndex builds a verify server over an index the caller
