@@ -3,13 +3,24 @@ package webhook
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/apikey-operator/apikey-operator/internal/connlimit"
+	"github.com/apikey-operator/apikey-operator/internal/serving"
 
 	"github.com/apikey-operator/apikey-operator/webhook/certs"
 )
@@ -24,29 +35,89 @@ type ServerOptions struct {
 	// generates and rotates its own certificates, as Certs says.
 	CertDir string
 	Certs   certs.Config
+	// Connections bounds the listener's connections (the operator's one
+	// connlimit.Options; nil: no limits).
+	Connections *connlimit.Options
 }
 
 // NewServer returns the webhook server for the manager's options, and the
 // Rotator that must run beside it when the certificate is generated (nil
 // when it comes from CertDir).
+//
+// controller-runtime's server registers and instruments the webhooks;
+// this one serves them, on a listener bounded by internal/connlimit
+// (controller-runtime opens its own, which cannot be wrapped), so a flood
+// on another port, or on this one from a pod, leaves kube-apiserver's
+// calls served.
 func NewServer(o ServerOptions) (ctrlwebhook.Server, *certs.Rotator, error) {
-	opts := ctrlwebhook.Options{
-		Host:    o.Host,
-		Port:    o.Port,
-		CertDir: o.CertDir,
-		// HTTP/1.1 only: the API server needs nothing more, and HTTP/2
-		// brings the rapid-reset class of attacks (CVE-2023-44487).
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	s := &server{
+		DefaultServer: ctrlwebhook.NewServer(ctrlwebhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, WebhookMux: http.NewServeMux()}).(*ctrlwebhook.DefaultServer),
+		certDir:       o.CertDir,
+		serving: serving.Server{
+			Name: connlimit.Webhook, Address: net.JoinHostPort(o.Host, strconv.Itoa(o.Port)),
+			Connections: o.Connections, Log: ctrl.Log.WithName("webhook"),
+		},
 	}
 	if o.CertDir != "" {
-		return ctrlwebhook.NewServer(opts), nil, nil
+		return s, nil, nil
 	}
 	rot, err := certs.New(o.Certs)
 	if err != nil {
 		return nil, nil, err
 	}
-	opts.TLSOpts = append(opts.TLSOpts, func(c *tls.Config) { c.GetCertificate = rot.GetCertificate })
-	return ctrlwebhook.NewServer(opts), rot, nil
+	s.getCertificate = rot.GetCertificate
+	return s, rot, nil
+}
+
+type server struct {
+	*ctrlwebhook.DefaultServer // Register, WebhookMux
+	certDir                    string
+	getCertificate             func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	serving                    serving.Server
+	started                    atomic.Bool
+}
+
+// Start serves the registered webhooks until ctx ends.
+func (s *server) Start(ctx context.Context) error {
+	get := s.getCertificate
+	if get == nil {
+		w, err := certwatcher.New(filepath.Join(s.certDir, "tls.crt"), filepath.Join(s.certDir, "tls.key"))
+		if err != nil {
+			return fmt.Errorf("webhook certificate in %s: %w", s.certDir, err)
+		}
+		go func() {
+			if err := w.Start(ctx); err != nil {
+				s.serving.Log.Error(err, "webhook certificate watcher")
+			}
+		}()
+		get = w.GetCertificate
+	}
+	s.serving.TLS = &tls.Config{
+		GetCertificate: get,
+		MinVersion:     tls.VersionTLS12,
+		// HTTP/1.1 only: the API server needs nothing more, and HTTP/2
+		// brings the rapid-reset class of attacks (CVE-2023-44487).
+		NextProtos: []string{"http/1.1"},
+	}
+	s.serving.Handler = s.WebhookMux()
+	s.started.Store(true)
+	return s.serving.Start(ctx)
+}
+
+// StartedChecker is ready once the server accepts TLS connections.
+func (s *server) StartedChecker() healthz.Checker {
+	return func(*http.Request) error {
+		addr := s.serving.Addr()
+		if !s.started.Load() || addr == nil {
+			return errors.New("webhook server has not started")
+		}
+		d := &net.Dialer{Timeout: 10 * time.Second}
+		c, err := tls.DialWithDialer(d, "tcp", addr.String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a liveness dial, not a trust decision
+		if err != nil {
+			return fmt.Errorf("webhook server is not reachable: %w", err)
+		}
+		return c.Close()
+	}
 }
 
 // Install serves the webhooks on the manager, with readiness checks, and
@@ -78,12 +149,8 @@ func Install(ctx context.Context, mgr ctrl.Manager, rot *certs.Rotator, cfg Conf
 // WebhookCertificateExpiring alert.
 func registerExpiry(mgr ctrl.Manager, rot *certs.Rotator) error {
 	certFile := ""
-	if srv, ok := mgr.GetWebhookServer().(*ctrlwebhook.DefaultServer); ok {
-		name := srv.Options.CertName
-		if name == "" {
-			name = "tls.crt"
-		}
-		certFile = filepath.Join(srv.Options.CertDir, name)
+	if srv, ok := mgr.GetWebhookServer().(*server); ok && srv.certDir != "" {
+		certFile = filepath.Join(srv.certDir, "tls.crt")
 	}
 	err := ctrlmetrics.Registry.Register(certs.NewExpiryCollector(rot, certFile))
 	if _, dup := err.(prometheus.AlreadyRegisteredError); err != nil && !dup {

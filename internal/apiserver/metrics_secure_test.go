@@ -13,14 +13,17 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/apikey-operator/apikey-operator/internal/operator"
+	"github.com/apikey-operator/apikey-operator/internal/serving"
 	"github.com/apikey-operator/apikey-operator/internal/token"
 )
 
 // --metrics-secure (issue 11, point 6), the default: the metrics endpoint
 // over HTTPS with controller-runtime's authentication and authorisation
-// filter behind internal/metricsauth, checked against the real
+// filter behind internal/metricsauth (served by internal/serving), checked against the real
 // kube-apiserver's TokenReview and SubjectAccessReview with its static
 // (non-JWT) tokens.
 var _ = Describe("secure metrics", func() {
@@ -36,10 +39,15 @@ var _ = Describe("secure metrics", func() {
 		port := freePort()
 		mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 			Scheme:                 scheme(),
-			Metrics:                operator.MetricsServer(fmt.Sprintf("127.0.0.1:%d", port), operator.NewOptions().Serving.MetricsSecure),
+			Metrics:                metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress: "0",
 		})
 		Expect(err).NotTo(HaveOccurred())
+		o := operator.NewOptions()
+		metrics, err := serving.Metrics(fmt.Sprintf("127.0.0.1:%d", port), o.Serving.MetricsSecure, ctrlmetrics.Registry,
+			mgr.GetConfig(), mgr.GetHTTPClient(), o.Connections, GinkgoLogr)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(mgr.Add(metrics)).To(Succeed())
 		go func() {
 			defer GinkgoRecover()
 			Expect(mgr.Start(ctx)).To(Succeed())

@@ -146,7 +146,7 @@ func (o *Options) limitConnections() error {
 	if err != nil {
 		return fmt.Errorf("listen on --bind-address/--secure-port %s: %w", addr, err)
 	}
-	s.Listener = connlimit.Listen(ln, o.Connections.Limits(nil))
+	s.Listener = o.Connections.Listen(connlimit.API, ln, nil)
 	return nil
 }
 

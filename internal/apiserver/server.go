@@ -1,6 +1,8 @@
 package apiserver
 
 import (
+	"github.com/apikey-operator/apikey-operator/internal/connlimit"
+
 	"context"
 	"fmt"
 	"net/http"
@@ -19,6 +21,8 @@ import (
 // so it starts after the informer cache the dialects read has synced.
 type Server struct {
 	generic *genericapiserver.GenericAPIServer
+	// limited is the secure port's listener when connlimit bounds it.
+	limited *connlimit.Listener
 }
 
 // Dialects are the REST dialects' own settings.
@@ -39,8 +43,16 @@ type Verification struct {
 func New(cfg *genericapiserver.Config, v Verification, d Dialects, store keystore.Store) (*Server, error) {
 	authn := newDialectAuthn(v.Verifier, cfg.Authentication.Authenticator)
 	routes := dialectRoutes(store, authn, cfg.AuditBackend, cfg.AuditPolicyRuleEvaluator, d.WriteTimeout)
+	// The secure port's idle timeout: k8s.io/apiserver's http.Server has a
+	// fixed 90 s one, so the limited listener closes connections idle for
+	// --connection-idle-timeout itself, seeing requests through Track.
+	limited, _ := cfg.SecureServing.Listener.(*connlimit.Listener)
 	cfg.BuildHandlerChainFunc = func(api http.Handler, c *genericapiserver.Config) http.Handler {
-		return routes.before(genericapiserver.DefaultBuildHandlerChain(api, c))
+		h := routes.before(genericapiserver.DefaultBuildHandlerChain(api, c))
+		if limited != nil {
+			h = limited.Track(h)
+		}
+		return h
 	}
 	generic, err := cfg.Complete(nil).New("apikey-operator", genericapiserver.NewEmptyDelegate())
 	if err != nil {
@@ -53,11 +65,14 @@ func New(cfg *genericapiserver.Config, v Verification, d Dialects, store keystor
 	if err := generic.InstallAPIGroup(&group); err != nil {
 		return nil, fmt.Errorf("install %s: %w", accessv1.GroupVersion, err)
 	}
-	return &Server{generic: generic}, nil
+	return &Server{generic: generic, limited: limited}, nil
 }
 
 // Start serves until ctx ends.
 func (s *Server) Start(ctx context.Context) error {
+	if s.limited != nil {
+		s.limited.Reap(s.limited.IdleTimeout(), ctx.Done())
+	}
 	return s.generic.PrepareRun().RunWithContext(ctx)
 }
 

@@ -10,18 +10,18 @@
 // process keeps accepting everyone else. The per-address limit is what
 // keeps a well-behaved client served while another address floods; the
 // total bounds what all addresses together can take.
+//
+// Every listener of the binary is named (Name) and takes its limits from
+// one Options, which owns the flags: no listener has flags of its own.
 package connlimit
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/spf13/pflag"
 )
 
 // Limits of one listener; 0 means no limit.
@@ -34,63 +34,13 @@ type Limits struct {
 	// Exempt, when set, names addresses not counted per address: the
 	// trusted gateways that carry every client's requests.
 	Exempt func(netip.Addr) bool
-}
-
-// Options are the flags: the same limits for each listener of the
-// process (verify, the API server's secure port, gRPC ext_authz), each
-// counted separately.
-type Options struct {
-	MaxConnections           int
-	MaxConnectionsPerAddress int
-	// IdleTimeout closes a keep-alive connection that has carried no
-	// request for this long (verify and gRPC ext_authz; the API server's
-	// secure port keeps k8s.io/apiserver's 90 s).
+	// Metrics, when set, counts the listener's refusals and open
+	// connections under its Name.
+	Metrics *Metrics
+	Name    Name
+	// IdleTimeout is for a server that cannot set its own (Reap); 0: the
+	// default.
 	IdleTimeout time.Duration
-}
-
-// Defaults: far below a container's usual file limit (1,048,576; at least
-// 65,536 where the soft limit was raised to the hard one), so a flood on
-// one listener leaves descriptors for the others, and high enough for a
-// busy gateway's keep-alive pool, which --trusted-proxies exempts from
-// the per-address limit anyway.
-const (
-	DefaultMaxConnections           = 10000
-	DefaultMaxConnectionsPerAddress = 512
-	// DefaultIdleTimeout is shorter than the 2 minutes verify had, which
-	// let a flood of idle connections pile up; longer than the usual
-	// gateway's keep-alive reuse, so pools stay warm under steady load.
-	DefaultIdleTimeout = 30 * time.Second
-)
-
-// NewOptions returns the defaults.
-func NewOptions() *Options {
-	return &Options{MaxConnections: DefaultMaxConnections, MaxConnectionsPerAddress: DefaultMaxConnectionsPerAddress, IdleTimeout: DefaultIdleTimeout}
-}
-
-// AddFlags binds the options.
-func (o *Options) AddFlags(fs *pflag.FlagSet) {
-	fs.IntVar(&o.MaxConnections, "max-connections", o.MaxConnections, "Connections each listener (verify, the API server's secure port, gRPC ext_authz) holds at once; one over it is closed at once. Bounds the file descriptors a flood of idle connections can take, so the other ports, the webhook and the probes keep serving. 0: no limit.")
-	fs.DurationVar(&o.IdleTimeout, "connection-idle-timeout", o.IdleTimeout, "Close a keep-alive connection to the verify or gRPC ext_authz port that has carried no request for this long (1s to 10m); the API server's secure port keeps k8s.io/apiserver's 90s.")
-	fs.IntVar(&o.MaxConnectionsPerAddress, "max-connections-per-address", o.MaxConnectionsPerAddress, "Connections one client IP address (IPv6: one /64) may hold at once on each listener; --trusted-proxies are exempt (a gateway carries many clients). Keeps other clients served while one address floods. 0: no limit.")
-}
-
-// Validate reports impossible values.
-func (o *Options) Validate() error {
-	if o.MaxConnections < 0 || o.MaxConnectionsPerAddress < 0 {
-		return fmt.Errorf("--max-connections (%d) and --max-connections-per-address (%d) must be 0 (no limit) or more", o.MaxConnections, o.MaxConnectionsPerAddress)
-	}
-	if o.IdleTimeout < time.Second || o.IdleTimeout > 10*time.Minute {
-		return fmt.Errorf("--connection-idle-timeout=%s: give a duration from 1s to 10m, such as %s", o.IdleTimeout, DefaultIdleTimeout)
-	}
-	if o.MaxConnections > 0 && o.MaxConnectionsPerAddress > o.MaxConnections {
-		return fmt.Errorf("--max-connections-per-address (%d) cannot exceed --max-connections (%d)", o.MaxConnectionsPerAddress, o.MaxConnections)
-	}
-	return nil
-}
-
-// Limits are the options for one listener, exempting the given proxies.
-func (o *Options) Limits(exempt func(netip.Addr) bool) Limits {
-	return Limits{Total: o.MaxConnections, PerAddress: o.MaxConnectionsPerAddress, Exempt: exempt}
 }
 
 // Stats count a listener's connections.
@@ -99,6 +49,12 @@ type Stats struct {
 	Refused  atomic.Int64 // closed at once for a limit, since start
 	Accepted atomic.Int64 // since start
 }
+
+// Why a connection was refused: the metric's reason label.
+const (
+	ReasonTotal      = "total"
+	ReasonPerAddress = "per_address"
+)
 
 // Listener is a net.Listener with Limits.
 type Listener struct {
@@ -109,11 +65,20 @@ type Listener struct {
 	mu     sync.Mutex
 	byAddr map[netip.Addr]int
 	peak   int64
+	idle   atomic.Pointer[reaper] // nil unless Reap was called
 }
 
 // Listen wraps l; with no limit at all it still counts.
 func Listen(l net.Listener, limits Limits) *Listener {
 	return &Listener{Listener: l, limits: limits, byAddr: map[netip.Addr]int{}}
+}
+
+// IdleTimeout is the listener's idle timeout, for Reap.
+func (l *Listener) IdleTimeout() time.Duration {
+	if l.limits.IdleTimeout <= 0 {
+		return DefaultIdleTimeout
+	}
+	return l.limits.IdleTimeout
 }
 
 // Accept returns the next connection within the limits, closing the ones
@@ -125,13 +90,19 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		addr, counted := l.key(c.RemoteAddr())
-		if !l.admit(addr, counted) {
+		if reason := l.admit(addr, counted); reason != "" {
 			l.Stats.Refused.Add(1)
+			l.limits.Metrics.refused(l.limits.Name, reason)
 			_ = c.Close()
 			continue
 		}
 		l.Stats.Accepted.Add(1)
-		return &conn{Conn: c, l: l, addr: addr, counted: counted}, nil
+		l.limits.Metrics.open(l.limits.Name, 1)
+		lc := &conn{Conn: c, l: l, addr: addr, counted: counted}
+		if r := l.idle.Load(); r != nil {
+			r.add(lc)
+		}
+		return lc, nil
 	}
 }
 
@@ -153,16 +124,17 @@ func (l *Listener) key(a net.Addr) (netip.Addr, bool) {
 	return ip, l.limits.PerAddress > 0
 }
 
-func (l *Listener) admit(addr netip.Addr, counted bool) bool {
+// admit takes a slot, or says which limit refuses one.
+func (l *Listener) admit(addr netip.Addr, counted bool) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	open := l.Stats.Open.Load()
 	if l.limits.Total > 0 && open >= int64(l.limits.Total) {
-		return false
+		return ReasonTotal
 	}
 	if counted {
 		if l.byAddr[addr] >= l.limits.PerAddress {
-			return false
+			return ReasonPerAddress
 		}
 		l.byAddr[addr]++
 	}
@@ -170,7 +142,7 @@ func (l *Listener) admit(addr netip.Addr, counted bool) bool {
 	if open > l.peak {
 		l.peak = open
 	}
-	return true
+	return ""
 }
 
 // release frees a connection's slot. When a flood has drained (the
@@ -192,6 +164,7 @@ func (l *Listener) release(addr netip.Addr, counted bool) {
 		l.peak = open
 	}
 	l.mu.Unlock()
+	l.limits.Metrics.open(l.limits.Name, -1)
 	if drained {
 		go debug.FreeOSMemory()
 	}
@@ -207,10 +180,19 @@ type conn struct {
 	addr    netip.Addr
 	counted bool
 	once    sync.Once
+
+	// For Reap: requests in flight and when the last one ended (unix ns).
+	busy     atomic.Int64
+	lastDone atomic.Int64
 }
 
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.addr, c.counted) })
+	c.once.Do(func() {
+		if r := c.l.idle.Load(); r != nil {
+			r.remove(c)
+		}
+		c.l.release(c.addr, c.counted)
+	})
 	return err
 }

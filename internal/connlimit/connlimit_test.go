@@ -4,9 +4,17 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+	"github.com/spf13/pflag"
 )
 
 // serve accepts on l and answers one byte on each connection it admits,
@@ -142,19 +150,157 @@ func TestIPv6CountsPer64(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	with := func(f func(*Options)) Options {
+		o := NewOptions()
+		f(o)
+		return *o
+	}
 	for _, c := range []struct {
 		o    Options
 		okay bool
 	}{
 		{*NewOptions(), true},
-		{Options{IdleTimeout: time.Second}, true},
-		{Options{}, false},
-		{Options{MaxConnections: -1, IdleTimeout: time.Second}, false},
-		{Options{MaxConnections: 10, MaxConnectionsPerAddress: 11, IdleTimeout: time.Second}, false},
-		{Options{MaxConnectionsPerAddress: 11, IdleTimeout: time.Second}, true},
+		{with(func(o *Options) { o.IdleTimeout = 0 }), false},
+		{with(func(o *Options) { o.IdleTimeout = 11 * time.Minute }), false},
+		{with(func(o *Options) { o.Total[Webhook], o.PerAddress[Webhook] = 10, 11 }), false},
+		{with(func(o *Options) { o.Total[Webhook], o.PerAddress[Webhook] = 0, 11 }), true},
 	} {
 		if err := c.o.Validate(); (err == nil) != c.okay {
 			t.Errorf("%+v: %v", c.o, err)
 		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	o := NewOptions()
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse([]string{"--max-connections=0,webhook=50", "--max-connections-per-address=probes=3"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range Names {
+		want := 0
+		if n == Webhook {
+			want = 50
+		}
+		if o.Total[n] != want {
+			t.Errorf("total %s = %d, want %d", n, o.Total[n], want)
+		}
+	}
+	if o.PerAddress[Probes] != 3 || o.PerAddress[Verify] != Defaults[Verify].PerAddress {
+		t.Errorf("per address: %v", o.PerAddress)
+	}
+	for _, bad := range []string{"-1", "nosuch=3", "verify=x", "verify"} {
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		NewOptions().AddFlags(fs)
+		if err := fs.Parse([]string{"--max-connections=" + bad}); err == nil {
+			t.Errorf("--max-connections=%s accepted", bad)
+		}
+	}
+	var sum int
+	for _, c := range Defaults {
+		sum += c.Total
+	}
+	if sum >= 65536 {
+		t.Errorf("the default totals add up to %d, not below 65,536 files", sum)
+	}
+}
+
+// The refusal metric counts by listener and limit, and carries nothing a
+// client sent.
+func TestRefusalMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := NewMetrics(reg); err != nil || again.refusedVec != m.refusedVec {
+		t.Fatalf("a second registration must reuse the first: %v", err)
+	}
+	o := NewOptions()
+	o.Metrics = m
+	o.Total[Webhook], o.PerAddress[Webhook] = 3, 1
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := o.Listen(Webhook, raw, nil)
+	t.Cleanup(func() { l.Close() })
+	go serve(l)
+	addr := l.Addr().String()
+	c1, _ := dial(t, addr, "127.0.2.1")
+	defer c1.Close()
+	dial(t, addr, "127.0.2.1") // per address
+	c2, _ := dial(t, addr, "127.0.2.2")
+	defer c2.Close()
+	c3, _ := dial(t, addr, "127.0.2.3")
+	defer c3.Close()
+	dial(t, addr, "127.0.2.4") // total
+	if got := testutil.ToFloat64(m.refusedVec.WithLabelValues("webhook", ReasonPerAddress)); got != 1 {
+		t.Errorf("per_address refusals = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.refusedVec.WithLabelValues("webhook", ReasonTotal)); got != 1 {
+		t.Errorf("total refusals = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.openVec.WithLabelValues("webhook")); got != 3 {
+		t.Errorf("open = %v, want 3", got)
+	}
+	out, err := testutil.CollectAndFormat(m.refusedVec, expfmt.TypeTextPlain, "apikey_connections_refused_total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "127.0.2") {
+		t.Errorf("an address reached the metric:\n%s", out)
+	}
+}
+
+// Reap closes a connection idle for longer than the timeout, and never
+// one with a request in flight.
+func TestReap(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := Listen(raw, Limits{})
+	stop := make(chan struct{})
+	defer close(stop)
+	l.Reap(300*time.Millisecond, stop)
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(l.Track(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+	})))
+	srv.Listener = l
+	srv.Start()
+	defer srv.Close()
+
+	idle := &http.Transport{}
+	defer idle.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: idle}).Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	slow := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(srv.URL + "/slow")
+		if err == nil {
+			resp.Body.Close()
+		}
+		slow <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Stats.Open.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := l.Stats.Open.Load(); got != 1 {
+		t.Fatalf("open = %d after the idle timeout, want only the busy one", got)
+	}
+	time.Sleep(time.Second) // well past the timeout: the busy one stays
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatalf("a request longer than the idle timeout was cut: %v", err)
 	}
 }

@@ -90,13 +90,10 @@ func (s *Server) Start(ctx context.Context) error {
 // port) until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	conns := s.opts.Connections
-	if conns == nil {
-		conns = &connlimit.Options{IdleTimeout: connlimit.DefaultIdleTimeout}
-	}
-	ln = connlimit.Listen(ln, conns.Limits(s.backend.TrustedProxy))
+	ln = conns.Listen(connlimit.ExtAuthz, ln, s.backend.TrustedProxy)
 	srv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxRecvBytes),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: conns.IdleTimeout}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: conns.Idle()}),
 		// Envoy keeps its connections to an authorization service open
 		// and may ping them; gRPC's default policy would cut it off.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

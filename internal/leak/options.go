@@ -1,6 +1,8 @@
 package leak
 
 import (
+	"github.com/apikey-operator/apikey-operator/internal/connlimit"
+
 	"errors"
 	"fmt"
 	"net/url"
@@ -52,6 +54,9 @@ type Options struct {
 	Reaction string
 	// ReplayWindow is how long a received report is remembered.
 	ReplayWindow time.Duration
+	// Connections bounds the listener's connections; the operator sets
+	// its one connlimit.Options. nil: no limits, the default idle timeout.
+	Connections *connlimit.Options
 }
 
 // NewOptions returns the defaults: off; GitHub's key endpoint; 1 MiB.

@@ -1,6 +1,8 @@
 package leak
 
 import (
+	"github.com/apikey-operator/apikey-operator/internal/connlimit"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -76,13 +78,14 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("leak endpoint: listen on --leak-bind-address %s: %w", s.opts.BindAddress, err)
 	}
+	ln = s.opts.Connections.Listen(connlimit.Leak, ln, nil)
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		// GitHub waits up to 30 s for partners that send feedback.
 		ReadTimeout:    20 * time.Second,
 		WriteTimeout:   30 * time.Second,
-		IdleTimeout:    2 * time.Minute,
+		IdleTimeout:    s.opts.Connections.Idle(),
 		MaxHeaderBytes: 32 << 10,
 		BaseContext:    func(net.Listener) context.Context { return ctx },
 	}

@@ -7,6 +7,8 @@ package operator
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -27,14 +29,15 @@ import (
 	"github.com/apikey-operator/apikey-operator/controllers"
 	"github.com/apikey-operator/apikey-operator/internal/access"
 	"github.com/apikey-operator/apikey-operator/internal/apiserver"
+	"github.com/apikey-operator/apikey-operator/internal/connlimit"
 	"github.com/apikey-operator/apikey-operator/internal/eventbudget"
 	"github.com/apikey-operator/apikey-operator/internal/extauthz"
 	"github.com/apikey-operator/apikey-operator/internal/hashindex"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
 	"github.com/apikey-operator/apikey-operator/internal/leak"
 	"github.com/apikey-operator/apikey-operator/internal/limits"
-	"github.com/apikey-operator/apikey-operator/internal/metricsauth"
 	"github.com/apikey-operator/apikey-operator/internal/quota"
+	"github.com/apikey-operator/apikey-operator/internal/serving"
 	"github.com/apikey-operator/apikey-operator/internal/verify"
 	"github.com/apikey-operator/apikey-operator/webhook"
 	"github.com/apikey-operator/apikey-operator/webhook/certs"
@@ -54,6 +57,13 @@ type Operator struct {
 	// hashes is the process's one index of keys by token hash, shared
 	// by the controller, the webhook, the store and the leak endpoint.
 	hashes *hashindex.Index
+
+	// checks are the probes' checks: the probe server is ours
+	// (internal/serving), bounded like every listener, so the manager's
+	// own is off and AddHealthzCheck/AddReadyzCheck land here.
+	checks    serving.Checks
+	probeOnce sync.Once
+	probe     http.Handler
 }
 
 // Hashes returns the process's index of keys by token hash, registering
@@ -68,6 +78,16 @@ func (op *Operator) Hashes(ctx context.Context) (*hashindex.Index, error) {
 		op.hashes = x
 	}
 	return op.hashes, nil
+}
+
+// AddHealthzCheck adds a liveness check to the probe server.
+func (op *Operator) AddHealthzCheck(name string, check healthz.Checker) error {
+	return op.checks.AddHealthz(name, check)
+}
+
+// AddReadyzCheck adds a readiness check to the probe server.
+func (op *Operator) AddReadyzCheck(name string, check healthz.Checker) error {
+	return op.checks.AddReadyz(name, check)
 }
 
 // Scheme knows the built-in types and the ApiKey group.
@@ -100,31 +120,28 @@ func (o *Options) CacheOptions() cache.Options {
 	}
 }
 
-// MetricsServer is the metrics endpoint: with secure (the default),
-// HTTPS and controller-runtime's authentication and authorisation filter
-// behind internal/metricsauth's guards, as kubebuilder's scaffold serves
-// it, so metrics (key names, namespaces, usage) are not open to whatever
-// reaches the pod.
-func MetricsServer(addr string, secure bool) metricsserver.Options {
-	o := metricsserver.Options{BindAddress: addr}
-	if secure {
-		o.SecureServing = true
-		o.FilterProvider = metricsauth.Filter
-	}
-	return o
-}
-
 // Build assembles the given components into one manager sharing one
 // cache. The caller validates the options first (Validate) and starts
 // the result.
 func Build(ctx context.Context, cfg *rest.Config, o *Options, c Components) (*Operator, error) {
 	op := &Operator{}
+	reg := o.Hooks.Registerer
+	if reg == nil {
+		reg = ctrlmetrics.Registry
+	}
+	var err error
+	if o.Connections.Metrics, err = connlimit.NewMetrics(reg); err != nil {
+		return nil, fmt.Errorf("connection metrics: %w", err)
+	}
 	mgrOpts, err := o.managerOptions(c, op)
 	if err != nil {
 		return nil, err
 	}
 	if op.Manager, err = ctrl.NewManager(cfg, mgrOpts); err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	if err := o.addServing(op); err != nil {
+		return nil, err
 	}
 	if err := op.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
@@ -152,16 +169,50 @@ func Build(ctx context.Context, cfg *rest.Config, o *Options, c Components) (*Op
 	return op, nil
 }
 
+// addServing adds the metrics endpoint and the probes, each on a listener
+// bounded by --max-connections and --max-connections-per-address, so a
+// flood on any port leaves the kubelet's probes and the scrapes served.
+func (o *Options) addServing(op *Operator) error {
+	log := ctrl.Log.WithName("serving")
+	if a := o.Serving.MetricsBindAddress; a != "0" && a != "" {
+		m, err := serving.Metrics(a, o.Serving.MetricsSecure, ctrlmetrics.Registry, op.GetConfig(), op.GetHTTPClient(), o.Connections, log)
+		if err != nil {
+			return err
+		}
+		if err := op.Add(m); err != nil {
+			return err
+		}
+	}
+	if a := o.Serving.HealthProbeBindAddress; a != "0" && a != "" {
+		// The handler is built when the server starts, after every check
+		// was added.
+		probes := &serving.Server{Name: connlimit.Probes, Address: a, Connections: o.Connections, Log: log,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { op.probeHandler().ServeHTTP(w, r) })}
+		if err := op.Add(probes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// probeHandler serves the checks added so far; built once, at the first
+// probe (every check is added in Build, before the manager starts).
+func (op *Operator) probeHandler() http.Handler {
+	op.probeOnce.Do(func() { op.probe = op.checks.Handler() })
+	return op.probe
+}
+
 // webhook says whether the webhook server runs: the component is asked
 // for and --disable-webhooks is not set.
 func (c Components) webhook(o *Options) bool { return c.Webhook && !o.Webhook.Disable }
 
 func (o *Options) managerOptions(c Components, op *Operator) (ctrl.Options, error) {
 	mo := ctrl.Options{
-		Scheme:                 Scheme(),
-		Cache:                  o.CacheOptions(),
-		Metrics:                MetricsServer(o.Serving.MetricsBindAddress, o.Serving.MetricsSecure),
-		HealthProbeBindAddress: o.Serving.HealthProbeBindAddress,
+		Scheme: Scheme(),
+		Cache:  o.CacheOptions(),
+		// Metrics and probes are served by addServing, on bounded listeners.
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
 		PprofBindAddress:       o.Serving.PprofBindAddress,
 	}
 	if c.Controller {
@@ -174,7 +225,7 @@ func (o *Options) managerOptions(c Components, op *Operator) (ctrl.Options, erro
 	if c.webhook(o) {
 		var server ctrlwebhook.Server
 		var err error
-		if server, op.Rotator, err = o.Webhook.server(); err != nil {
+		if server, op.Rotator, err = o.Webhook.server(o.Connections); err != nil {
 			return mo, fmt.Errorf("create webhook server: %w", err)
 		}
 		mo.WebhookServer = server
@@ -364,6 +415,7 @@ func (o *Options) addAPIServer(ctx context.Context, op *Operator) error {
 // verified against the reporter's published keys, acted on through the
 // keys' own means (docs/leaks.md).
 func (o *Options) addLeak(ctx context.Context, op *Operator) error {
+	o.Leak.Connections = o.Connections
 	hashes, err := op.Hashes(ctx)
 	if err != nil {
 		return err

@@ -61,8 +61,10 @@ type Options struct {
 	Limits     *limits.Options
 	ExtAuthz   *extauthz.Options
 	Leak       *leak.Options
-	// Connections bounds each listener of the verify endpoints, the API
-	// server and gRPC ext_authz; the three share this one value.
+	// Connections bounds every listener of the process, each counted
+	// separately: verify, the API server, gRPC ext_authz, leak, the
+	// webhook, metrics and the probes all take their limits from this
+	// one value.
 	Connections *connlimit.Options
 	Serving     ServingOptions
 
@@ -186,9 +188,7 @@ func (o *Options) Flags(c Components) cliflag.NamedFlagSets {
 		o.ExtAuthz.AddFlags(fss.FlagSet("Envoy ext_authz (gRPC, for Envoy, Envoy Gateway and Istio)"))
 		o.Leak.AddFlags(fss.FlagSet("leak endpoint (secret scanners' reports of tokens found in public)"))
 	}
-	if c.APIServer || c.Verify {
-		o.Connections.AddFlags(fss.FlagSet("connections (each listener: verify, API server, gRPC ext_authz)"))
-	}
+	o.Connections.AddFlags(fss.FlagSet("connections (each listener: verify, api, ext-authz, leak, webhook, metrics, probes)"))
 	fs := fss.FlagSet("metrics and probes")
 	fs.StringVar(&o.Serving.MetricsBindAddress, "metrics-bind-address", o.Serving.MetricsBindAddress, "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
 	fs.BoolVar(&o.Serving.MetricsSecure, "metrics-secure", o.Serving.MetricsSecure, "Serve metrics over HTTPS (a self-signed certificate), answering only callers whose bearer token passes a TokenReview and who may get the non-resource URL /metrics (SubjectAccessReview; the chart's and config/rbac's metrics-reader ClusterRole grants it). The process's ServiceAccount needs create on tokenreviews and subjectaccessreviews (system:auth-delegator; the chart and config/ bind it). --metrics-secure=false serves plain HTTP to anyone who reaches the port: only for a local run (make run does so on 127.0.0.1).")
@@ -253,9 +253,7 @@ func (o *Options) Validate(c Components) error {
 	if c.Verify {
 		errs = append(errs, o.Verify.Validate(), o.Limits.Validate())
 	}
-	if c.APIServer || c.Verify {
-		errs = append(errs, o.Connections.Validate())
-	}
+	errs = append(errs, o.Connections.Validate())
 	return errors.Join(errs...)
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/apikey-operator/apikey-operator/internal/connlimit"
 	"github.com/apikey-operator/apikey-operator/webhook"
 	"github.com/apikey-operator/apikey-operator/webhook/certs"
 )
@@ -96,11 +97,12 @@ func (o *WebhookOptions) certHosts() []string {
 	return []string{svc + "." + ns + ".svc", svc + "." + ns + ".svc.cluster.local", svc + "." + ns, svc}
 }
 
-func (o *WebhookOptions) server() (ctrlwebhook.Server, *certs.Rotator, error) {
+func (o *WebhookOptions) server(conns *connlimit.Options) (ctrlwebhook.Server, *certs.Rotator, error) {
 	return webhook.NewServer(webhook.ServerOptions{
-		Host:    o.Host,
-		Port:    o.Port,
-		CertDir: o.CertDir,
+		Host:        o.Host,
+		Port:        o.Port,
+		CertDir:     o.CertDir,
+		Connections: conns,
 		Certs: certs.Config{
 			Hosts:                          o.certHosts(),
 			MutatingWebhookConfiguration:   o.MutatingConfig,

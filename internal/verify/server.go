@@ -206,16 +206,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	conns := s.opts.Connections
-	if conns == nil {
-		conns = &connlimit.Options{IdleTimeout: connlimit.DefaultIdleTimeout}
-	}
-	ln = connlimit.Listen(ln, conns.Limits(s.TrustedProxy))
+	ln = conns.Listen(connlimit.Verify, ln, s.TrustedProxy)
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       conns.IdleTimeout,
+		IdleTimeout:       conns.Idle(),
 		MaxHeaderBytes:    32 << 10,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}

@@ -1,8 +1,12 @@
 package hardening_test
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -67,10 +71,16 @@ var _ = Describe("Connection limits", func() {
 
 	It("bounds each listener's connections per address and in all, keeps other clients and the probes served, and frees the files after a flood", func() {
 		ns := newNamespace(ctx, "connections")
-		probePort := freePort()
+		probePort, webhookPort, metricsPort := freePort(), freePort(), freePort()
 		var logBuf testkit.SyncBuffer
+		// Every listener of the process gets the same small limits here:
+		// verify's are what the flood meets, and the webhook's, the
+		// probes' and metrics' are counted apart from them.
 		o := newRESTOperator(ns, "", &logBuf, env.Kubeconfig, "--max-connections=300", "--max-connections-per-address=40",
-			"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probePort))
+			"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", probePort),
+			"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metricsPort), "--metrics-secure=false",
+			"--disable-webhooks=false", "--webhook-host", "127.0.0.1", "--webhook-port", fmt.Sprint(webhookPort),
+			"--webhook-cert-hosts", "127.0.0.1", "--mutating-webhook-configuration", "", "--validating-webhook-configuration", "")
 		DeferCleanup(func() { _ = o.proc.Stop(10 * time.Second) })
 		pid := o.proc.Pid()
 
@@ -101,13 +111,30 @@ var _ = Describe("Connection limits", func() {
 		Expect(len(flood)).To(BeNumerically("<=", 300), "connections held on the listener")
 		Expect(openFiles(pid)).To(BeNumerically("<", before+300+50), "the flood's files are bounded by the limit")
 
-		By("other listeners and their clients are unaffected: the REST port, the probes")
+		By("other listeners and their clients are unaffected: the REST port, the probes, the webhook, metrics")
 		st, _ := o.call("GET", "/api/"+ns+"/admin/apiKeys", nil)
 		Expect(st).To(Equal(200))
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort))
 		Expect(err).NotTo(HaveOccurred())
 		resp.Body.Close()
-		Expect(resp.StatusCode).To(Equal(200))
+		Expect(resp.StatusCode).To(Equal(200), "/readyz (the webhook's readiness among its checks) while verify is saturated")
+		// The webhook answers over TLS: an AdmissionReview that is not one
+		// gets the webhook's own refusal, not a dropped connection.
+		wh := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a liveness call, not a trust decision
+		resp, err = wh.Post(fmt.Sprintf("https://127.0.0.1:%d/validate-keys-apikey-operator-io-v1alpha1-apikey", webhookPort), "application/json", strings.NewReader("{}"))
+		Expect(err).NotTo(HaveOccurred(), "the webhook while verify is saturated")
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(BeNumerically("<", 500))
+
+		By("the refusals are counted by listener and limit, with no key material in the metric")
+		resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+		Expect(err).NotTo(HaveOccurred())
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		Expect(string(body)).To(MatchRegexp(`apikey_connections_refused_total\{listener="verify",reason="per_address"\} [1-9]`))
+		Expect(string(body)).To(MatchRegexp(`apikey_connections_open\{listener="verify"\} [1-9]`))
+		Expect(string(body)).NotTo(ContainSubstring("127.0.0."), "no client address in a series")
+		Expect(testkit.Leaks([]string{tok}, map[string]string{"metrics": string(body)})).To(BeEmpty())
 
 		By("after the flood, new clients get in and the files are given back")
 		for _, c := range flood {
@@ -121,5 +148,28 @@ var _ = Describe("Connection limits", func() {
 		for _, c := range again {
 			c.Close()
 		}
+	})
+})
+
+var _ = Describe("The REST port's idle timeout", func() {
+	It("closes a keep-alive connection idle for --connection-idle-timeout, not k8s.io/apiserver's 90 s", func() {
+		ns := newNamespace(context.Background(), "rest-idle")
+		var logBuf testkit.SyncBuffer
+		o := newRESTOperator(ns, "", &logBuf, env.Kubeconfig, "--connection-idle-timeout=2s")
+		DeferCleanup(func() { _ = o.proc.Stop(10 * time.Second) })
+		c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", o.secure), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}) //nolint:gosec // the test checks the connection, not its certificate
+		Expect(err).NotTo(HaveOccurred())
+		defer c.Close()
+		_, err = c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+		Expect(err).NotTo(HaveOccurred())
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		// Idle now: the server closes it. Were the 90 s still in force,
+		// the read would time out instead.
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		Expect(err).To(HaveOccurred())
+		Expect(errors.Is(err, os.ErrDeadlineExceeded)).To(BeFalse(), "the idle connection was closed by the server, not still open: %v", err)
 	})
 })

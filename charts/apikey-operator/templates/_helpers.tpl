@@ -149,3 +149,22 @@ topologySpreadConstraints:
 {{- fail (printf "controller.podDisruptionBudget.minAvailable (%v) must be below controller.replicas (%v), or no node could ever be drained" $c.podDisruptionBudget.minAvailable $c.replicas) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The connection flags, the same for both components: each process takes
+the limits of the listeners it has.
+*/}}
+{{- define "apikey-operator.connectionArgs" -}}
+{{- $c := .Values.connections -}}
+- --max-connections={{ include "apikey-operator.perListener" $c.max }}
+- --max-connections-per-address={{ include "apikey-operator.perListener" $c.maxPerAddress }}
+- --connection-idle-timeout={{ $c.idleTimeout }}
+{{- end }}
+
+{{- define "apikey-operator.perListener" -}}
+{{- $parts := list -}}
+{{- range $k, $v := . -}}
+{{- $parts = append $parts (printf "%s=%d" $k (int $v)) -}}
+{{- end -}}
+{{- join "," $parts -}}
+{{- end }}
