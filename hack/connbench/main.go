@@ -1,10 +1,10 @@
 // Command connbench floods the verify port with idle keep-alive
-// connections from one address while a well-behaved client from another
+// connections from several addresses while a well-behaved client from another
 // address keeps verifying a key, each request on a new connection, and
 // reports that client's p99 and errors, whether the probes kept
 // answering, and the operator process's open files and RSS before,
 // during and after the flood — once with the connection limits off and
-// once with the defaults (make soak-connections; docs/benchmarks.md). A
+// once with the defaults (make bench-connections; docs/benchmarks.md). A
 // benchmark: it reports, it does not pass or fail.
 package main
 
@@ -23,8 +23,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -36,10 +38,18 @@ import (
 
 func main() {
 	bin := flag.String("bin", "bin", "Directory with kube-apiserver, etcd and kubectl.")
-	flood := flag.Int("flood", 15000, "Idle connections the flooding address tries to hold (bounded by this process's own file limit).")
+	flood := flag.Int("flood", 26000, "Idle connections the flooding addresses try to hold in all: more than --operator-file-limit, so that with the limits off the flood reaches the operator's file limit, as in issue 20.")
+	sources := flag.Int("sources", 4, "Flooding source addresses (127.0.0.10 on): one address has about 28,000 ephemeral ports towards one port.")
 	hold := flag.Duration("hold", 20*time.Second, "How long the flood is held while the good client measures.")
+	fileLimit := flag.Uint64("operator-file-limit", 21000, "Open-file limit (soft and hard) given to the operator process, as the report's pod had.")
 	flag.Parse()
-	if err := run(*bin, *flood, *hold); err != nil {
+	// This process holds the whole flood: raise its own file limit well
+	// past the operator's (as root the hard limit can be raised too).
+	own := syscall.Rlimit{Cur: uint64(*flood) + 10000, Max: uint64(*flood) + 10000}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &own); err != nil {
+		fmt.Fprintf(os.Stderr, "connbench: cannot raise its own file limit to %d (%v); the flood is bounded by the current one\n", own.Cur, err)
+	}
+	if err := run(*bin, *flood, *sources, *fileLimit, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "connbench:", err)
 		os.Exit(1)
 	}
@@ -54,7 +64,7 @@ type result struct {
 	fds, rss         [3]int // before, during, after (KiB for RSS)
 }
 
-func run(bin string, flood int, hold time.Duration) error {
+func run(bin string, flood, sources int, fileLimit uint64, hold time.Duration) error {
 	started := time.Now()
 	dir, err := os.MkdirTemp("", "connbench-")
 	if err != nil {
@@ -90,7 +100,7 @@ func run(bin string, flood int, hold time.Duration) error {
 		{"defaults (10,000 per listener, 512 per address, idle 30s)", nil},
 	} {
 		fmt.Fprintf(os.Stderr, "scenario: %s\n", sc.name)
-		r, err := scenario(ctx, env, c, exe, dir, ns, sc.args, flood, hold)
+		r, err := scenario(ctx, env, c, exe, dir, ns, sc.args, flood, sources, fileLimit, hold)
 		if err != nil {
 			return err
 		}
@@ -98,7 +108,7 @@ func run(bin string, flood int, hold time.Duration) error {
 		results = append(results, r)
 	}
 	var b strings.Builder
-	report(&b, results, flood, hold, started)
+	report(&b, results, flood, sources, fileLimit, hold, started)
 	fmt.Print(b.String())
 	return writeSection("docs/benchmarks.md", b.String())
 }
@@ -122,7 +132,7 @@ func writeSection(path, section string) error {
 	return os.WriteFile(path, []byte(text), 0o644)
 }
 
-func scenario(ctx context.Context, env *devenv.Env, c client.Client, exe, dir, ns string, args []string, flood int, hold time.Duration) (result, error) {
+func scenario(ctx context.Context, env *devenv.Env, c client.Client, exe, dir, ns string, args []string, flood, sources int, fileLimit uint64, hold time.Duration) (result, error) {
 	var r result
 	verifyPort, probePort, securePort := freePort(), freePort(), freePort()
 	log, err := os.Create(filepath.Join(dir, "operator.log"))
@@ -141,6 +151,10 @@ func scenario(ctx context.Context, env *devenv.Env, c client.Client, exe, dir, n
 	}
 	defer p.Stop(10 * time.Second)
 	pid := p.Pid()
+	lim := unix.Rlimit{Cur: fileLimit, Max: fileLimit}
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
+		return r, fmt.Errorf("set the operator's file limit to %d: %w", fileLimit, err)
+	}
 	name := fmt.Sprintf("k%d", time.Now().UnixNano())
 	if err := c.Create(ctx, &keysv1.ApiKey{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}); err != nil {
 		return r, err
@@ -159,7 +173,12 @@ func scenario(ctx context.Context, env *devenv.Env, c client.Client, exe, dir, n
 	r.fds[0], r.rss[0] = usage(pid)
 
 	fmt.Fprintln(os.Stderr, "  flooding...")
-	conns, refused := floodFrom(net.ParseIP("127.0.0.2"), fmt.Sprintf("127.0.0.1:%d", verifyPort), flood)
+	var conns []net.Conn
+	var refused int
+	for i := range sources {
+		held, ko := floodFrom(net.IPv4(127, 0, 0, byte(10+i)), fmt.Sprintf("127.0.0.1:%d", verifyPort), flood/sources)
+		conns, refused = append(conns, held...), refused+ko
+	}
 	r.held, r.refused = len(conns), refused
 	fmt.Fprintf(os.Stderr, "  holding %d connections (%d closed by the server or failed)\n", r.held, r.refused)
 	var (
@@ -342,11 +361,11 @@ func freePort() int {
 	return p
 }
 
-func report(w io.Writer, rs []result, flood int, hold time.Duration, started time.Time) {
+func report(w io.Writer, rs []result, flood, sources int, fileLimit uint64, hold time.Duration, started time.Time) {
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(w, "## Connection flood (issue 20)\n\nWritten by `make bench-connections` (hack/connbench) on %s, in %s; load average when written: %s.\n\n",
 		started.UTC().Format("2006-01-02T15:04Z"), time.Since(started).Round(time.Second), strings.Join(strings.Fields(string(load))[:3], " "))
-	fmt.Fprintf(w, "One address (127.0.0.2) opens up to %d keep-alive connections to the verify port, one request each, and holds them %s; meanwhile another (127.0.0.3) verifies a key 50 times a second, each on a new connection, and the readiness probe is asked once a second. Process figures from /proc: open files, RSS.\n\n", flood, hold)
+	fmt.Fprintf(w, "%d addresses (127.0.0.10 on) open up to %d keep-alive connections in all to the verify port, one request each, and hold them %s; the operator's file limit is %d (soft and hard), so with the limits off the flood reaches it. Meanwhile another address (127.0.0.3) verifies a key 50 times a second, each on a new connection, and the readiness probe is asked once a second. Process figures from /proc: open files, RSS.\n\n", sources, flood, hold, fileLimit)
 	fmt.Fprintln(w, "| scenario | flood connections held | closed at once or failed | good client: requests | errors | p50 | p99 | probe failures | open files before / during / after | RSS MiB before / during / after |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
