@@ -38,6 +38,9 @@ import (
 // arrival wakes exactly the keys that wait for it.
 const (
 	roleRefIndex = "spec.roleRef.name"
+	// consumerRefIndex does the same for the ApiConsumer a key names,
+	// and lets the consumer's reconciler count its keys.
+	consumerRefIndex = "spec.consumerRef.name"
 )
 
 // notOwnedRetry is how often a key whose Secret name is taken by a Secret
@@ -69,6 +72,8 @@ type ApiKeyReconciler struct {
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeys,verbs=get;list;watch
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeys/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeyroles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apiconsumers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apiconsumers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -127,6 +132,9 @@ func (r *ApiKeyReconciler) reconcile(ctx context.Context, key *keysv1.ApiKey) (c
 	r.endGraceIfAsked(key)
 	prunePreviousHashes(&key.Status, now)
 	if err := r.checkRole(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.checkConsumer(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
 	r.setReady(s)
@@ -400,6 +408,25 @@ func (r *ApiKeyReconciler) checkRole(ctx context.Context, s *scope) error {
 	return nil
 }
 
+// checkConsumer marks the key not ready while its consumer is missing:
+// the verify path refuses it then (a key that outlived its consumer would
+// otherwise escape the consumer's shared limits).
+func (r *ApiKeyReconciler) checkConsumer(ctx context.Context, s *scope) error {
+	ref := s.key.Spec.ConsumerRef
+	if ref == nil {
+		return nil
+	}
+	err := r.Get(ctx, types.NamespacedName{Namespace: s.key.Namespace, Name: ref.Name}, &keysv1.ApiConsumer{})
+	switch {
+	case apierrors.IsNotFound(err):
+		s.notReady(keysv1.ReasonConsumerNotFound, fmt.Sprintf(
+			"ApiConsumer %q does not exist in namespace %q, and a key does not verify without its consumer; create it or change spec.consumerRef", ref.Name, s.key.Namespace))
+	case err != nil:
+		return fmt.Errorf("get consumer: %w", err)
+	}
+	return nil
+}
+
 func (s *scope) notReady(reason, message string) {
 	if s.ready == nil {
 		s.ready = &metav1.Condition{Type: keysv1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: message}
@@ -476,6 +503,12 @@ func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 	}); err != nil {
 		return fmt.Errorf("index keys by role: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &keysv1.ApiKey{}, consumerRefIndex, indexConsumerRef); err != nil {
+		return fmt.Errorf("index keys by consumer: %w", err)
+	}
+	if err := (&apiConsumerReconciler{Client: r.Client}).setup(mgr, r.MaxConcurrentReconciles); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&keysv1.ApiKey{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -492,6 +525,10 @@ func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		}})).
 		Watches(&keysv1.ApiKeyRole{}, handler.EnqueueRequestsFromMapFunc(r.keysOfRole),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return false }})).
+		// A consumer's arrival or departure changes its keys' Ready; an
+		// edit of its limits does not.
+		Watches(&keysv1.ApiConsumer{}, handler.EnqueueRequestsFromMapFunc(r.keysOfConsumer),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return false }})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("apikey").
 		Complete(r)
@@ -499,9 +536,18 @@ func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 
 // keysOfRole lists the keys that name a role.
 func (r *ApiKeyReconciler) keysOfRole(ctx context.Context, role client.Object) []ctrl.Request {
+	return r.keysNaming(ctx, roleRefIndex, role)
+}
+
+// keysOfConsumer lists the keys that name a consumer.
+func (r *ApiKeyReconciler) keysOfConsumer(ctx context.Context, consumer client.Object) []ctrl.Request {
+	return r.keysNaming(ctx, consumerRefIndex, consumer)
+}
+
+func (r *ApiKeyReconciler) keysNaming(ctx context.Context, index string, obj client.Object) []ctrl.Request {
 	keys := &keysv1.ApiKeyList{}
-	if err := r.List(ctx, keys, client.InNamespace(role.GetNamespace()), client.MatchingFields{roleRefIndex: role.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "list keys of role", "role", role.GetName())
+	if err := r.List(ctx, keys, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "list keys naming an object", "index", index, "name", obj.GetName())
 		return nil
 	}
 	reqs := make([]ctrl.Request, 0, len(keys.Items))

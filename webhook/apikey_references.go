@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -63,14 +64,54 @@ func (v *apiKeyValidator) roleMissing(ctx context.Context, key *keysv1.ApiKey) (
 	if ref == nil {
 		return false, nil
 	}
-	role := &metav1.PartialObjectMetadata{}
-	role.SetGroupVersionKind(apiKeyRoleKind)
-	err := v.live.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: ref.Name}, role)
+	return v.missing(ctx, apiKeyRoleKind, key.Namespace, ref.Name)
+}
+
+// consumerExists refuses a new key whose consumer is missing: the key
+// would never be Ready, and never verify.
+func (v *apiKeyValidator) consumerExists(ctx context.Context, key *keysv1.ApiKey) (*field.Error, error) {
+	missing, err := v.consumerMissing(ctx, key)
+	if err != nil || !missing {
+		return nil, err
+	}
+	return field.Invalid(specPath.Child("consumerRef", "name"), key.Spec.ConsumerRef.Name, fmt.Sprintf(
+		"ApiConsumer %q does not exist in namespace %q; create the consumer first, or fix spec.consumerRef.name",
+		key.Spec.ConsumerRef.Name, key.Namespace)), nil
+}
+
+// consumerWarning only warns on update, as roleWarning does.
+func (v *apiKeyValidator) consumerWarning(ctx context.Context, key *keysv1.ApiKey) (admission.Warnings, error) {
+	missing, err := v.consumerMissing(ctx, key)
+	if err != nil || !missing {
+		return nil, err
+	}
+	return admission.Warnings{fmt.Sprintf(
+		"ApiConsumer %q does not exist in namespace %q: the key is not Ready and does not verify until it does; create the consumer or fix spec.consumerRef.name",
+		key.Spec.ConsumerRef.Name, key.Namespace)}, nil
+}
+
+// consumerMissing reads the consumer in the key's own namespace only: a
+// reference cannot name another namespace, so a tenant cannot join (and
+// spend the limits of) another tenant's consumer.
+func (v *apiKeyValidator) consumerMissing(ctx context.Context, key *keysv1.ApiKey) (bool, error) {
+	ref := key.Spec.ConsumerRef
+	if ref == nil {
+		return false, nil
+	}
+	return v.missing(ctx, apiConsumerKind, key.Namespace, ref.Name)
+}
+
+// missing tells whether an object of the key's namespace is absent,
+// reading only its metadata, uncached.
+func (v *apiKeyValidator) missing(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string) (bool, error) {
+	obj := &metav1.PartialObjectMetadata{}
+	obj.SetGroupVersionKind(gvk)
+	err := v.live.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj)
 	switch {
 	case apierrors.IsNotFound(err):
 		return true, nil
 	case err != nil:
-		return false, apierrors.NewInternalError(fmt.Errorf("read ApiKeyRole %q: %w", ref.Name, err))
+		return false, apierrors.NewInternalError(fmt.Errorf("read %s %q: %w", gvk.Kind, name, err))
 	}
 	return false, nil
 }

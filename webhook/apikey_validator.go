@@ -48,6 +48,7 @@ func (v *apiKeyValidator) ValidateCreate(ctx context.Context, key *keysv1.ApiKey
 		func(ctx context.Context) (*field.Error, error) { return v.withinLifetime(ctx, key, now) },
 		func(ctx context.Context) (*field.Error, error) { return v.uniqueName(ctx, key) },
 		func(ctx context.Context) (*field.Error, error) { return v.roleExists(ctx, key) },
+		func(ctx context.Context) (*field.Error, error) { return v.consumerExists(ctx, key) },
 	}
 	if key.HashOnly() {
 		checks = append(checks,
@@ -84,7 +85,12 @@ func (v *apiKeyValidator) ValidateUpdate(ctx context.Context, old, key *keysv1.A
 	if err := run(ctx, key, checks...); err != nil {
 		return nil, err
 	}
-	return v.roleWarning(ctx, key)
+	warnings, err := v.roleWarning(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	more, err := v.consumerWarning(ctx, key)
+	return append(warnings, more...), err
 }
 
 func (v *apiKeyValidator) ValidateDelete(context.Context, *keysv1.ApiKey) (admission.Warnings, error) {

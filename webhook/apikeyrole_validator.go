@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -51,16 +50,7 @@ func (v *apiKeyRoleValidator) ValidateDelete(ctx context.Context, role *keysv1.A
 
 // keysUsing lists, sorted, the keys of the role's namespace that name it.
 func (v *apiKeyRoleValidator) keysUsing(ctx context.Context, role *keysv1.ApiKeyRole) ([]string, error) {
-	keys := &keysv1.ApiKeyList{}
-	if err := v.cached.List(ctx, keys, client.InNamespace(role.Namespace), client.MatchingFields{roleIndex: role.Name}); err != nil {
-		return nil, apierrors.NewInternalError(fmt.Errorf("list keys of ApiKeyRole %q: %w", role.Name, err))
-	}
-	names := make([]string, 0, len(keys.Items))
-	for _, k := range keys.Items {
-		names = append(names, k.Name)
-	}
-	slices.Sort(names)
-	return names, nil
+	return keysNaming(ctx, v.cached, roleIndex, role.Namespace, role.Name, "ApiKeyRole")
 }
 
 func removedPermissions(old, now []keysv1.Permission) []string {

@@ -110,9 +110,10 @@ const validKey = `{"apiVersion":"keys.apikey-operator.io/v1alpha1","kind":"ApiKe
 func TestUnknownKindIsDenied(t *testing.T) {
 	hs := handlers(t)
 	want := map[string]string{
-		webhook.MutateApiKeyPath:       "keys.apikey-operator.io/v1alpha1 ApiKey",
-		webhook.ValidateApiKeyPath:     "keys.apikey-operator.io/v1alpha1 ApiKey",
-		webhook.ValidateApiKeyRolePath: "keys.apikey-operator.io/v1alpha1 ApiKeyRole",
+		webhook.MutateApiKeyPath:        "keys.apikey-operator.io/v1alpha1 ApiKey",
+		webhook.ValidateApiKeyPath:      "keys.apikey-operator.io/v1alpha1 ApiKey",
+		webhook.ValidateApiKeyRolePath:  "keys.apikey-operator.io/v1alpha1 ApiKeyRole",
+		webhook.ValidateApiConsumerPath: "keys.apikey-operator.io/v1alpha1 ApiConsumer",
 	}
 	secret := `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"k","namespace":"team-a"}}`
 	for _, path := range paths(hs) {

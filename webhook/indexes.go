@@ -9,14 +9,15 @@ import (
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 )
 
-// The webhooks find keys by display name and by role in the manager's
-// cache, through indexes of their own (the controller registers its own
-// role index under another name; one name cannot be registered twice).
-// Keys by token hash come from the process's one index (Config.Hashes,
-// internal/hashindex).
+// The webhooks find keys by display name, role and consumer in the
+// manager's cache, through indexes of their own (the controller registers
+// its own role and consumer indexes under other names; one name cannot be
+// registered twice). Keys by token hash come from the process's one index
+// (Config.Hashes, internal/hashindex).
 const (
-	keyNameIndex = "webhook.keyName"
-	roleIndex    = "webhook.roleRef.name"
+	keyNameIndex  = "webhook.keyName"
+	roleIndex     = "webhook.roleRef.name"
+	consumerIndex = "webhook.consumerRef.name"
 )
 
 // AddIndexes registers the cache indexes the webhooks read.
@@ -27,6 +28,9 @@ func AddIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 	if err := indexer.IndexField(ctx, &keysv1.ApiKey{}, roleIndex, indexRole); err != nil {
 		return fmt.Errorf("index keys by role: %w", err)
 	}
+	if err := indexer.IndexField(ctx, &keysv1.ApiKey{}, consumerIndex, indexConsumer); err != nil {
+		return fmt.Errorf("index keys by consumer: %w", err)
+	}
 	return nil
 }
 
@@ -36,6 +40,13 @@ func indexKeyName(o client.Object) []string {
 
 func indexRole(o client.Object) []string {
 	if ref := o.(*keysv1.ApiKey).Spec.RoleRef; ref != nil {
+		return []string{ref.Name}
+	}
+	return nil
+}
+
+func indexConsumer(o client.Object) []string {
+	if ref := o.(*keysv1.ApiKey).Spec.ConsumerRef; ref != nil {
 		return []string{ref.Name}
 	}
 	return nil

@@ -11,9 +11,10 @@ import (
 )
 
 var (
-	apiKeyKind     = keysv1.GroupVersion.WithKind("ApiKey")
-	apiKeyRoleKind = keysv1.GroupVersion.WithKind("ApiKeyRole")
-	keysResource   = keysv1.GroupVersion.WithResource("apikeys").GroupResource()
+	apiKeyKind      = keysv1.GroupVersion.WithKind("ApiKey")
+	apiKeyRoleKind  = keysv1.GroupVersion.WithKind("ApiKeyRole")
+	apiConsumerKind = keysv1.GroupVersion.WithKind("ApiConsumer")
+	keysResource    = keysv1.GroupVersion.WithResource("apikeys").GroupResource()
 )
 
 // forKind lets through only requests for one kind. A webhook configuration

@@ -7,3 +7,4 @@ package webhook
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeys,verbs=get;list;watch
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeyroles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apiconsumers,verbs=get;list;watch

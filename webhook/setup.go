@@ -15,9 +15,10 @@ import (
 // Paths the webhooks are served at; the markers above each webhook name
 // the same paths for config/webhook/manifests.yaml.
 const (
-	MutateApiKeyPath       = "/mutate-keys-apikey-operator-io-v1alpha1-apikey"
-	ValidateApiKeyPath     = "/validate-keys-apikey-operator-io-v1alpha1-apikey"
-	ValidateApiKeyRolePath = "/validate-keys-apikey-operator-io-v1alpha1-apikeyrole"
+	MutateApiKeyPath        = "/mutate-keys-apikey-operator-io-v1alpha1-apikey"
+	ValidateApiKeyPath      = "/validate-keys-apikey-operator-io-v1alpha1-apikey"
+	ValidateApiKeyRolePath  = "/validate-keys-apikey-operator-io-v1alpha1-apikeyrole"
+	ValidateApiConsumerPath = "/validate-keys-apikey-operator-io-v1alpha1-apiconsumer"
 )
 
 // Setup registers the cache indexes the webhooks read and serves them on
@@ -38,8 +39,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 }
 
 // Handlers builds the webhooks by path. cached must serve ApiKeys with
-// the indexes of AddIndexes; live reads Namespaces, ApiKeyRoles and
-// Secrets without a cache; cfg.Hashes finds keys by token hash.
+// the indexes of AddIndexes; live reads Namespaces, ApiKeyRoles,
+// ApiConsumers and Secrets without a cache; cfg.Hashes finds keys by
+// token hash.
 func Handlers(scheme *runtime.Scheme, cached, live client.Reader, cfg Config) (map[string]*admission.Webhook, error) {
 	if cfg.DefaultLifetime <= 0 {
 		return nil, fmt.Errorf("webhook: the default key lifetime must be positive, got %s", cfg.DefaultLifetime)
@@ -51,6 +53,7 @@ func Handlers(scheme *runtime.Scheme, cached, live client.Reader, cfg Config) (m
 	policy := lifetimePolicy{clusterMax: cfg.MaxLifetime, live: live}
 	newKey := func() *keysv1.ApiKey { return &keysv1.ApiKey{} }
 	newRole := func() *keysv1.ApiKeyRole { return &keysv1.ApiKeyRole{} }
+	newConsumer := func() *keysv1.ApiConsumer { return &keysv1.ApiConsumer{} }
 	return map[string]*admission.Webhook{
 		MutateApiKeyPath: {Handler: forKind(apiKeyKind, defaulting[*keysv1.ApiKey]{
 			decoder: decoder, newObj: newKey, kind: "ApiKey",
@@ -63,6 +66,10 @@ func Handlers(scheme *runtime.Scheme, cached, live client.Reader, cfg Config) (m
 		ValidateApiKeyRolePath: {Handler: forKind(apiKeyRoleKind, validating[*keysv1.ApiKeyRole]{
 			decoder: decoder, newObj: newRole, kind: "ApiKeyRole",
 			impl: &apiKeyRoleValidator{cached: cached},
+		})},
+		ValidateApiConsumerPath: {Handler: forKind(apiConsumerKind, validating[*keysv1.ApiConsumer]{
+			decoder: decoder, newObj: newConsumer, kind: "ApiConsumer",
+			impl: &apiConsumerValidator{cached: cached},
 		})},
 	}, nil
 }

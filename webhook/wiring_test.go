@@ -27,7 +27,7 @@ var _ = Describe("Operator wiring", func() {
 		return o
 	}
 
-	It("serves the three webhooks from the manager that the controller command builds", func() {
+	It("serves the four webhooks from the manager that the controller command builds", func() {
 		port, err := devenv.FreePort()
 		Expect(err).NotTo(HaveOccurred())
 		o := parse("--webhook-port", fmt.Sprint(port), "--webhook-cert-hosts", "127.0.0.1",
@@ -37,7 +37,7 @@ var _ = Describe("Operator wiring", func() {
 		mgr, err := operator.Build(context.Background(), env.Config, o, operator.ControllerProcess)
 		Expect(err).NotTo(HaveOccurred())
 		mux := mgr.GetWebhookServer().WebhookMux()
-		for _, path := range []string{webhook.MutateApiKeyPath, webhook.ValidateApiKeyPath, webhook.ValidateApiKeyRolePath} {
+		for _, path := range []string{webhook.MutateApiKeyPath, webhook.ValidateApiKeyPath, webhook.ValidateApiKeyRolePath, webhook.ValidateApiConsumerPath} {
 			_, pattern := mux.Handler(httptest.NewRequest(http.MethodPost, path, nil))
 			Expect(pattern).To(Equal(path))
 		}

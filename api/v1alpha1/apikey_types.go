@@ -81,9 +81,10 @@ type RotationSpec struct {
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 }
 
-// RateLimitSpec limits how often a key may be verified successfully. The
-// limit is a token bucket kept by each verify replica: with N replicas a key
-// may see up to N times the rate.
+// RateLimitSpec limits how often a key, or all the keys of a consumer
+// together, may be verified successfully. Where the count is kept (each
+// verify replica's share, or Redis for the whole cluster) is the
+// operator's configuration: docs/limits.md.
 type RateLimitSpec struct {
 	// requestsPerSecond the key may sustain.
 	// +required
@@ -120,6 +121,14 @@ type ApiKeySpec struct {
 	// key also grants. The key is not Ready while the role is missing.
 	// +optional
 	RoleRef *RoleReference `json:"roleRef,omitempty"`
+
+	// consumerRef names an ApiConsumer in this namespace that the key
+	// belongs to: all the consumer's keys share its rate limit, on top of
+	// the key's own, and verifications name the consumer. The key does
+	// not verify while the consumer is missing (Ready is False with
+	// reason ConsumerNotFound), so deleting a consumer stops its keys.
+	// +optional
+	ConsumerRef *ConsumerReference `json:"consumerRef,omitempty"`
 
 	// permissions the key grants in addition to its role's, such as
 	// invoices:read, tenant.apiKey:* or *.
@@ -184,6 +193,8 @@ type ApiKeySpec struct {
 	Rotation *RotationSpec `json:"rotation,omitempty"`
 
 	// rateLimit bounds how often the key may be verified successfully.
+	// With spec.consumerRef, the consumer's rate limit applies too: a
+	// request must pass both.
 	// +optional
 	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
 
@@ -397,6 +408,7 @@ type ApiKeyStatus struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Role",type=string,priority=1,JSONPath=`.spec.roleRef.name`
 // +kubebuilder:printcolumn:name="Quota Left",type=integer,priority=1,JSONPath=`.status.quota.remaining`
+// +kubebuilder:printcolumn:name="Consumer",type=string,priority=1,JSONPath=`.spec.consumerRef.name`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ApiKey struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -55,14 +55,26 @@ const TokenWriterGrace = 30 * time.Second
 const (
 	ConditionReady = "Ready"
 
-	ReasonIssued        = "KeyIssued"
-	ReasonExpired       = "Expired"
-	ReasonDisabled      = "Disabled"
-	ReasonRoleNotFound  = "RoleNotFound"
-	ReasonSecretInvalid = "SecretInvalid"
-	ReasonSecretTaken   = "SecretNotOwned"
-	ReasonTokenInUse    = "TokenInUse"
-	ReasonLeaked        = "Leaked"
+	ReasonIssued       = "KeyIssued"
+	ReasonExpired      = "Expired"
+	ReasonDisabled     = "Disabled"
+	ReasonRoleNotFound = "RoleNotFound"
+	// ReasonConsumerNotFound: spec.consumerRef names an ApiConsumer that
+	// does not exist; the key does not verify until it does.
+	ReasonConsumerNotFound = "ConsumerNotFound"
+	ReasonSecretInvalid    = "SecretInvalid"
+	ReasonSecretTaken      = "SecretNotOwned"
+	ReasonTokenInUse       = "TokenInUse"
+	ReasonLeaked           = "Leaked"
+)
+
+// Reasons of ApiConsumer.status.conditions (type Ready).
+const (
+	// ReasonConsumerActive: the consumer's limits apply to its keys.
+	ReasonConsumerActive = "Active"
+	// ReasonConsumerUnused: no ApiKey names the consumer yet; its limits
+	// apply as soon as one does. Ready stays True: nothing is wrong.
+	ReasonConsumerUnused = "NoKeys"
 )
 
 // LeakReactionAnnotation on a Namespace chooses what the leak endpoint

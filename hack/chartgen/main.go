@@ -170,15 +170,17 @@ func crdTemplates(root string) (map[string][]byte, error) {
 // A resource missing here stops the generator, so a new marker gets a
 // decision rather than a silent Role that grants nothing.
 var scope = map[string]string{
-	"/secrets":                               "namespaced",
-	"/events":                                "namespaced",
-	"/configmaps":                            "namespaced",
-	"events.k8s.io/events":                   "namespaced",
-	"coordination.k8s.io/leases":             "namespaced",
-	"keys.apikey-operator.io/apikeys":        "namespaced",
-	"keys.apikey-operator.io/apikeys/status": "namespaced",
-	"keys.apikey-operator.io/apikeyroles":    "namespaced",
-	"/namespaces":                            "own-namespace-get",
+	"/secrets":                                    "namespaced",
+	"/events":                                     "namespaced",
+	"/configmaps":                                 "namespaced",
+	"events.k8s.io/events":                        "namespaced",
+	"coordination.k8s.io/leases":                  "namespaced",
+	"keys.apikey-operator.io/apikeys":             "namespaced",
+	"keys.apikey-operator.io/apikeys/status":      "namespaced",
+	"keys.apikey-operator.io/apikeyroles":         "namespaced",
+	"keys.apikey-operator.io/apiconsumers":        "namespaced",
+	"keys.apikey-operator.io/apiconsumers/status": "namespaced",
+	"/namespaces":                                 "own-namespace-get",
 	"admissionregistration.k8s.io/mutatingwebhookconfigurations":   "webhook-configurations",
 	"admissionregistration.k8s.io/validatingwebhookconfigurations": "webhook-configurations",
 }

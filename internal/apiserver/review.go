@@ -82,7 +82,7 @@ func (r *reviewStorage) Create(ctx context.Context, obj runtime.Object, createVa
 	// The core leaves Key nil for a key outside the review's scope.
 	if k := res.Key; k != nil && res.Code != verify.Malformed && res.Code != verify.NotFound {
 		out.Status.ApiKey = &accessv1.ReviewedApiKey{
-			Namespace: k.Namespace, Name: k.Name, KeyPrefix: k.KeyPrefix, Role: k.Role, Permissions: k.Permissions,
+			Namespace: k.Namespace, Name: k.Name, KeyPrefix: k.KeyPrefix, Role: k.Role, Consumer: k.Consumer, Permissions: k.Permissions,
 		}
 		if !k.ExpiresAt.IsZero() {
 			out.Status.ApiKey.ExpiresAt = &metav1.Time{Time: k.ExpiresAt}

@@ -131,6 +131,7 @@ var (
 	namespaceHeader   = strings.ToLower(verify.NamespaceHeader)
 	nameHeader        = strings.ToLower(verify.NameHeader)
 	permissionsHeader = strings.ToLower(verify.PermissionsHeader)
+	consumerHeader    = strings.ToLower(verify.ConsumerHeader)
 	codeHeader        = strings.ToLower(verify.CodeHeader)
 )
 
@@ -144,25 +145,32 @@ type okAnswer struct {
 	resp    authv3.CheckResponse
 	oneof   authv3.CheckResponse_OkResponse
 	ok      authv3.OkHttpResponse
-	options [3]corev3.HeaderValueOption
-	values  [3]corev3.HeaderValue
-	ptrs    [3]*corev3.HeaderValueOption
-	remove  [maxKeyHeaders]string
+	options [4]corev3.HeaderValueOption
+	values  [4]corev3.HeaderValue
+	ptrs    [4]*corev3.HeaderValueOption
+	remove  [maxKeyHeaders + 1]string
 }
 
 // allowed tells Envoy to let the request through with the key's identity,
 // overwriting any identity header the client sent, and without the key's
-// headers, so the backend never sees the token.
+// headers, so the backend never sees the token. A key without a consumer
+// removes a client's X-ApiKey-Consumer, which would otherwise reach the
+// backend as if the gateway had vouched for it.
 func (s *Server) allowed(r *authv3.AttributeContext_HttpRequest, res verify.Result) *authv3.CheckResponse {
 	k := res.Key
 	a := &okAnswer{}
-	for i, kv := range [3][2]string{{namespaceHeader, k.Namespace}, {nameHeader, k.Name}, {permissionsHeader, k.PermissionsHeader}} {
+	identity := [4][2]string{{namespaceHeader, k.Namespace}, {nameHeader, k.Name}, {permissionsHeader, k.PermissionsHeader}, {consumerHeader, k.Consumer}}
+	headers := 3
+	if k.Consumer != "" {
+		headers = 4
+	}
+	for i, kv := range identity[:headers] {
 		a.values[i] = corev3.HeaderValue{Key: kv[0], Value: kv[1]}
 		a.options[i].Header = &a.values[i]
 		a.options[i].AppendAction = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
 		a.ptrs[i] = &a.options[i]
 	}
-	a.ok.Headers = a.ptrs[:]
+	a.ok.Headers = a.ptrs[:headers]
 	// Remove only the key headers the request carries: a smaller answer.
 	n := 0
 	for _, h := range s.keyHeaders {
@@ -170,6 +178,10 @@ func (s *Server) allowed(r *authv3.AttributeContext_HttpRequest, res verify.Resu
 			a.remove[n] = h
 			n++
 		}
+	}
+	if k.Consumer == "" && header(r, consumerHeader) != "" {
+		a.remove[n] = consumerHeader
+		n++
 	}
 	a.ok.HeadersToRemove = a.remove[:n:n]
 	verify.RateLimitHeaders(res, func(name, value string) {

@@ -113,7 +113,7 @@ func install(t *testing.T, sets ...string) *scenario {
 	}
 	applyManifest(t, env, toYAML(t, toApply), false)
 	kubectl(t, env, "wait", "--for=condition=Established", "--timeout=60s",
-		"crd/apikeys.keys.apikey-operator.io", "crd/apikeyroles.keys.apikey-operator.io")
+		"crd/apikeys.keys.apikey-operator.io", "crd/apikeyroles.keys.apikey-operator.io", "crd/apiconsumers.keys.apikey-operator.io")
 
 	var err error
 	if s.admin, err = client.New(env.Config, client.Options{Scheme: scheme(t)}); err != nil {

@@ -54,16 +54,20 @@ func TestShareBucketAtLeastOne(t *testing.T) {
 // names hold, and never contain them.
 func TestCounterKeyTenancy(t *testing.T) {
 	pairs := [][2]Subject{
-		{{"a", "b-c"}, {"a-b", "c"}},
-		{{"team", "k"}, {"other", "k"}},
-		{{"ab", "c"}, {"a", "bc"}},
+		{{Namespace: "a", Name: "b-c"}, {Namespace: "a-b", Name: "c"}},
+		{{Namespace: "team", Name: "k"}, {Namespace: "other", Name: "k"}},
+		{{Namespace: "ab", Name: "c"}, {Namespace: "a", Name: "bc"}},
 	}
 	for _, p := range pairs {
 		if counterKey("rate", p[0]) == counterKey("rate", p[1]) {
 			t.Errorf("%v and %v share a counter", p[0], p[1])
 		}
 	}
-	if counterKey("rate", Subject{"a", "b"}) == counterKey("quota", Subject{"a", "b"}) {
+	if counterKey("rate", Subject{Namespace: "a", Name: "b"}) == counterKey("quota", Subject{Namespace: "a", Name: "b"}) {
 		t.Error("a rate and a quota of one subject share a counter")
+	}
+	key, consumer := Subject{Namespace: "a", Name: "b"}, Subject{Kind: KindConsumer, Namespace: "a", Name: "b"}
+	if counterKey(rateCounter(key), key) == counterKey(rateCounter(consumer), consumer) {
+		t.Error("a key and a consumer of the same name share a rate counter")
 	}
 }

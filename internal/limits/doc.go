@@ -1,6 +1,7 @@
 // Package limits decides whether a key may make one more request: its
-// rate limit (spec.rateLimit), counted either in this replica (Local) or
-// in Redis for the whole cluster (Shared).
+// rate limit (spec.rateLimit), and its consumer's that all the consumer's
+// keys share (Subject.Kind KindConsumer), counted either in this replica
+// (Local) or in Redis for the whole cluster (Shared).
 //
 // Invariants:
 //   - A Limit is made when a key appears or its limit changes, never per
@@ -10,6 +11,8 @@
 //     script), bounded by --limits-redis-timeout; past it, or while Redis
 //     is known to be down, the local share answers instead.
 //   - Redis keys are a hash of the subject's kind, namespace and name
-//     ("apikey-operator:rate:<128-bit hex>"); values are times. No token,
+//     ("apikey-operator:rate:<128-bit hex>" for a key,
+//     "apikey-operator:consumer:<128-bit hex>" for a consumer); values
+//     are times. No token,
 //     hash of a token or object name ever reaches Redis.
 package limits

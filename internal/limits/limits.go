@@ -37,10 +37,20 @@ type Limit interface {
 	Take(now int64) (bool, State)
 }
 
-// Subject names what a limit counts: an ApiKey's namespace and name.
+// Subject names what a limit counts: an ApiKey, or an ApiConsumer whose
+// keys all count against one limit.
 type Subject struct {
+	// Kind is KindKey or KindConsumer; a key and a consumer of the same
+	// name never share a counter.
+	Kind            string
 	Namespace, Name string
 }
+
+// The kinds of Subject.
+const (
+	KindKey      = ""
+	KindConsumer = "consumer"
+)
 
 // Provider makes the Limit of a subject. The verify index asks for one
 // when a key appears or its rate limit changes, never per request.

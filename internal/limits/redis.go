@@ -95,7 +95,7 @@ func (s *Shared) Limit(sub Subject, r Rate) Limit {
 	burst := max(r.Burst, 1)
 	return &sharedLimit{
 		s:      s,
-		keys:   []string{counterKey("rate", sub)},
+		keys:   []string{counterKey(rateCounter(sub), sub)},
 		args:   []any{r.PerSecond, burst},
 		limit:  burst,
 		window: time.Duration(float64(burst) / r.PerSecond * 1e9),
@@ -116,6 +116,16 @@ func (s *Shared) Down() bool { return s.down.Load() }
 
 // Failed turns the fallback on after an error or timeout of a call.
 func (s *Shared) Failed(err error) { s.failed(err) }
+
+// rateCounter names the counter of a subject's rate limit: "rate" for a
+// key (as before consumers existed, so an upgrade keeps every key's
+// counter), "consumer" for the one limit all of a consumer's keys share.
+func rateCounter(sub Subject) string {
+	if sub.Kind == KindConsumer {
+		return KindConsumer
+	}
+	return "rate"
+}
 
 // Falling back tells whether limits are enforced per replica now.
 func (s *Shared) FallingBack() bool { return s.down.Load() }

@@ -368,7 +368,7 @@ func (o *Options) addExtAuthz(_ context.Context, op *Operator) error {
 // cache syncs them before any request needs them. Namespaces are cached
 // only when all are served.
 func (o *Options) watch(ctx context.Context, op *Operator) error {
-	watched := []client.Object{&keysv1.ApiKey{}, &keysv1.ApiKeyRole{}}
+	watched := []client.Object{&keysv1.ApiKey{}, &keysv1.ApiKeyRole{}, &keysv1.ApiConsumer{}}
 	if len(o.Keys.WatchNamespaces) == 0 {
 		watched = append(watched, &corev1.Namespace{})
 	}

@@ -130,7 +130,7 @@ func (v *Verifier) judge(req *Request, k *Key, at int64) Result {
 		return Result{Code: WrongNamespace}
 	case (len(req.Audiences) > 0 || len(k.Audiences) > 0) && !sharesOne(req.Audiences, k.Audiences):
 		return Result{Code: WrongAudience}
-	case !k.Enabled || k.RoleMissing:
+	case !k.Enabled || k.RoleMissing || k.ConsumerMissing:
 		return Result{Code: Disabled, Key: k}
 	case k.expiresAt != 0 && at >= k.expiresAt:
 		return Result{Code: Expired, Key: k}
@@ -140,6 +140,11 @@ func (v *Verifier) judge(req *Request, k *Key, at int64) Result {
 		return Result{Code: MissingPermission, Key: k}
 	}
 	res := Result{Code: Valid, Key: k}
+	// Both limits apply, the key's own first: a request its own limit
+	// refuses takes nothing from what the consumer's other keys share.
+	// One the consumer's limit refuses has spent one of the key's own
+	// tokens (as Kong's stacked limits do); undoing it would cost a
+	// second round trip with Redis.
 	if k.limit != nil {
 		var allowed bool
 		allowed, res.RateLimit = k.limit.Take(at)
@@ -148,8 +153,20 @@ func (v *Verifier) judge(req *Request, k *Key, at int64) Result {
 			return res
 		}
 	}
+	if k.consumerLimit != nil {
+		allowed, st := k.consumerLimit.Take(at)
+		// The answer's rate-limit figures are those of the limit nearer
+		// to refusing: what the client can count on.
+		if !allowed || res.RateLimit.Limit == 0 || st.Remaining < res.RateLimit.Remaining {
+			res.RateLimit = st
+		}
+		if !allowed {
+			res.Code, res.RetryAfter = RateLimited, st.RetryAfter
+			return res
+		}
+	}
 	// The quota counts successful verifications: it is spent last, once
-	// every other check (the rate limit included) has passed.
+	// every other check (the rate limits included) has passed.
 	if k.quota != nil {
 		var v quota.Verdict
 		v, res.Quota = k.quota.Take(at)

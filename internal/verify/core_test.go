@@ -250,7 +250,9 @@ func TestKeysByStateMetric(t *testing.T) {
 	f.ix.SetKey(apiKey("ns", "b", mint(t), func(k *keysv1.ApiKey) { k.Spec.Enabled = ptr.To(false) }))
 	f.ix.SetKey(apiKey("ns", "c", mint(t), func(k *keysv1.ApiKey) { k.Spec.ExpiresAt = &metav1.Time{Time: t0.Add(-time.Hour)} }))
 	f.ix.SetKey(apiKey("ns", "d", mint(t), func(k *keysv1.ApiKey) { k.Status.Hash = "" }))
+	f.ix.SetKey(apiKey("ns", "e", mint(t), func(k *keysv1.ApiKey) { k.Spec.ConsumerRef = &keysv1.ConsumerReference{Name: "gone"} }))
 	want := `apikey_keys{state="active"} 1
+apikey_keys{state="consumer_missing"} 1
 apikey_keys{state="disabled"} 1
 apikey_keys{state="expired"} 1
 apikey_keys{state="no_token"} 1

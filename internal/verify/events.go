@@ -11,7 +11,8 @@ import (
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 )
 
-// Watch feeds the index from the informers of ApiKey and ApiKeyRole in a
+// Watch feeds the index from the informers of ApiKey, ApiKeyRole and
+// ApiConsumer in a
 // controller-runtime cache (the manager's, so the controller and the
 // verifier share one watch). It returns functions that report when the
 // index has seen every object listed at start.
@@ -24,16 +25,43 @@ func (ix *Index) Watch(ctx context.Context, informers cache.Informers) ([]func()
 	if err != nil {
 		return nil, fmt.Errorf("get ApiKeyRole informer: %w", err)
 	}
-	// Roles first, so that keys listed at start find their role.
+	consumers, err := informers.GetInformer(ctx, &keysv1.ApiConsumer{})
+	if err != nil {
+		return nil, fmt.Errorf("get ApiConsumer informer: %w", err)
+	}
+	// Roles and consumers first, so that keys listed at start find them.
 	rr, err := roles.AddEventHandler(roleHandler{ix})
 	if err != nil {
 		return nil, fmt.Errorf("watch ApiKeyRoles: %w", err)
+	}
+	cr, err := consumers.AddEventHandler(consumerHandler{ix})
+	if err != nil {
+		return nil, fmt.Errorf("watch ApiConsumers: %w", err)
 	}
 	kr, err := keys.AddEventHandler(keyHandler{ix})
 	if err != nil {
 		return nil, fmt.Errorf("watch ApiKeys: %w", err)
 	}
-	return []func() bool{rr.HasSynced, kr.HasSynced}, nil
+	return []func() bool{rr.HasSynced, cr.HasSynced, kr.HasSynced}, nil
+}
+
+// consumerHandler applies ApiConsumer events to the index.
+type consumerHandler struct{ ix *Index }
+
+func (h consumerHandler) OnAdd(obj any, _ bool) { h.set(obj) }
+
+func (h consumerHandler) OnUpdate(_, obj any) { h.set(obj) }
+
+func (h consumerHandler) OnDelete(obj any) {
+	if id, ok := deletedID(obj); ok {
+		h.ix.DeleteConsumer(id)
+	}
+}
+
+func (h consumerHandler) set(obj any) {
+	if c, ok := obj.(*keysv1.ApiConsumer); ok {
+		h.ix.SetConsumer(c)
+	}
 }
 
 // keyHandler applies ApiKey events to the index.

@@ -52,6 +52,10 @@ const (
 	NamespaceHeader   = "X-ApiKey-Namespace"
 	NameHeader        = "X-ApiKey-Name"
 	PermissionsHeader = "X-ApiKey-Permissions"
+	// ConsumerHeader names the key's ApiConsumer: empty for a key
+	// without one in forward-auth answers (so a gateway copying it
+	// overwrites a client's), removed from the request by ext_authz.
+	ConsumerHeader = "X-ApiKey-Consumer"
 	// CodeHeader tells a gateway (and its logs) why a request was refused.
 	CodeHeader = "X-ApiKey-Code"
 )
@@ -90,6 +94,7 @@ var (
 	namespaceKey   = http.CanonicalHeaderKey(NamespaceHeader)
 	nameKey        = http.CanonicalHeaderKey(NameHeader)
 	permissionsKey = http.CanonicalHeaderKey(PermissionsHeader)
+	consumerKey    = http.CanonicalHeaderKey(ConsumerHeader)
 )
 
 // noStore is the Cache-Control value of every refusal.
@@ -117,6 +122,7 @@ type verifyResponse struct {
 	Code        string         `json:"code"`
 	Namespace   string         `json:"namespace,omitempty"`
 	Name        string         `json:"name,omitempty"`
+	Consumer    string         `json:"consumer,omitempty"`
 	KeyPrefix   string         `json:"keyPrefix,omitempty"`
 	Permissions []string       `json:"permissions,omitempty"`
 	ExpiresAt   *time.Time     `json:"expiresAt,omitempty"`
@@ -205,6 +211,7 @@ func responseOf(res Result) verifyResponse {
 	}
 	k := res.Key
 	out.Namespace, out.Name, out.KeyPrefix, out.Permissions = k.Namespace, k.Name, k.KeyPrefix, k.Permissions
+	out.Consumer = k.Consumer
 	if !k.ExpiresAt.IsZero() {
 		t := k.ExpiresAt.UTC()
 		out.ExpiresAt = &t
@@ -228,6 +235,9 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	setRateLimitHeaders(h, res)
 	if res.Code == Valid {
 		h[namespaceKey], h[nameKey], h[permissionsKey] = res.Key.identity[0], res.Key.identity[1], res.Key.identity[2]
+		// Always set, empty for a key without a consumer, so that a
+		// gateway copying it overwrites what a client sent.
+		h[consumerKey] = res.Key.identity[3]
 		// A gateway that caches verdicts may reuse this one for max-age
 		// seconds (0 by default), for this client only.
 		h[cacheKey] = s.cacheAllowed()

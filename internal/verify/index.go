@@ -39,6 +39,10 @@ type Index struct {
 	contested  map[Sum][]*record
 	roles      map[types.NamespacedName]*role
 	keysOfRole map[types.NamespacedName]map[types.NamespacedName]struct{}
+	// consumers and keysOfConsumer do the same for ApiConsumers: a
+	// consumer's keys share its one Limit.
+	consumers      map[types.NamespacedName]*consumer
+	keysOfConsumer map[types.NamespacedName]map[types.NamespacedName]struct{}
 }
 
 type indexShard struct {
@@ -84,6 +88,9 @@ func NewIndexWithLimits(p limits.Provider) *Index {
 		contested:  map[Sum][]*record{},
 		roles:      map[types.NamespacedName]*role{},
 		keysOfRole: map[types.NamespacedName]map[types.NamespacedName]struct{}{},
+
+		consumers:      map[types.NamespacedName]*consumer{},
+		keysOfConsumer: map[types.NamespacedName]map[types.NamespacedName]struct{}{},
 	}
 	for i := range ix.shards {
 		ix.shards[i].m = map[Sum]entry{}
@@ -128,7 +135,7 @@ func (ix *Index) SetKey(k *keysv1.ApiKey) {
 	}
 	ix.unlinkRole(rec)
 	if rec.limit == nil || rec.spec.rateLimit != s.rateLimit {
-		rec.limit = ix.limiterOf(s.id, s.rateLimit)
+		rec.limit = ix.limiterOf(limits.Subject{Namespace: s.id.Namespace, Name: s.id.Name}, s.rateLimit)
 	}
 	// A counter lives as long as the key's quota and UID: status.quota
 	// changing (every flush) only reseeds it.
@@ -198,25 +205,72 @@ func (ix *Index) roleOf(rec *record) types.NamespacedName {
 	return types.NamespacedName{Namespace: rec.spec.id.Namespace, Name: rec.spec.role}
 }
 
+func (ix *Index) consumerOf(rec *record) types.NamespacedName {
+	return types.NamespacedName{Namespace: rec.spec.id.Namespace, Name: rec.spec.consumer}
+}
+
+// linkRole records the role and the consumer a key names, so that a
+// change to either rebuilds the key.
 func (ix *Index) linkRole(rec *record) {
-	if rec.spec.role == "" {
-		return
+	if rec.spec.role != "" {
+		link(ix.keysOfRole, ix.roleOf(rec), rec.spec.id)
 	}
-	rid := ix.roleOf(rec)
-	if ix.keysOfRole[rid] == nil {
-		ix.keysOfRole[rid] = map[types.NamespacedName]struct{}{}
+	if rec.spec.consumer != "" {
+		link(ix.keysOfConsumer, ix.consumerOf(rec), rec.spec.id)
 	}
-	ix.keysOfRole[rid][rec.spec.id] = struct{}{}
 }
 
 func (ix *Index) unlinkRole(rec *record) {
-	if rec.spec.role == "" {
+	if rec.spec.role != "" {
+		unlink(ix.keysOfRole, ix.roleOf(rec), rec.spec.id)
+	}
+	if rec.spec.consumer != "" {
+		unlink(ix.keysOfConsumer, ix.consumerOf(rec), rec.spec.id)
+	}
+}
+
+func link(m map[types.NamespacedName]map[types.NamespacedName]struct{}, to, key types.NamespacedName) {
+	if m[to] == nil {
+		m[to] = map[types.NamespacedName]struct{}{}
+	}
+	m[to][key] = struct{}{}
+}
+
+func unlink(m map[types.NamespacedName]map[types.NamespacedName]struct{}, from, key types.NamespacedName) {
+	delete(m[from], key)
+	if len(m[from]) == 0 {
+		delete(m, from)
+	}
+}
+
+// SetConsumer adds or replaces an ApiConsumer and rebuilds its keys. Its
+// Limit is made again only when its rate limit changed, so an edit of
+// its description keeps the count.
+func (ix *Index) SetConsumer(c *keysv1.ApiConsumer) {
+	id := types.NamespacedName{Namespace: c.Namespace, Name: c.Name}
+	rl := rateOf(c.Spec.RateLimit)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if old := ix.consumers[id]; old != nil && old.rateLimit == rl {
 		return
 	}
-	rid := ix.roleOf(rec)
-	delete(ix.keysOfRole[rid], rec.spec.id)
-	if len(ix.keysOfRole[rid]) == 0 {
-		delete(ix.keysOfRole, rid)
+	ix.consumers[id] = &consumer{rateLimit: rl,
+		limit: ix.limiterOf(limits.Subject{Kind: limits.KindConsumer, Namespace: id.Namespace, Name: id.Name}, rl)}
+	ix.republishConsumer(id)
+}
+
+// DeleteConsumer removes an ApiConsumer: its keys stop verifying.
+func (ix *Index) DeleteConsumer(id types.NamespacedName) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	delete(ix.consumers, id)
+	ix.republishConsumer(id)
+}
+
+func (ix *Index) republishConsumer(id types.NamespacedName) {
+	for kid := range ix.keysOfConsumer[id] {
+		rec := ix.records[kid]
+		ix.publish(rec, rec.hashes)
 	}
 }
 
@@ -228,7 +282,11 @@ func (ix *Index) publish(rec *record, hashes []hashRef) {
 	if rec.spec.role != "" {
 		r = ix.roles[ix.roleOf(rec)]
 	}
-	rec.key = build(&rec.spec, r, rec.limit, rec.quota, rec.use)
+	var c *consumer
+	if rec.spec.consumer != "" {
+		c = ix.consumers[ix.consumerOf(rec)]
+	}
+	rec.key = build(&rec.spec, r, c, rec.limit, rec.quota, rec.use)
 	for _, old := range rec.hashes {
 		if !containsSum(hashes, old.sum) {
 			ix.release(old.sum, rec)
@@ -357,10 +415,9 @@ func sameQuota(a, b *quota.Quota) bool {
 	return a.Limit == b.Limit && a.Amount == b.Amount && a.Interval == b.Interval && a.Period == b.Period && a.Anchor.Equal(b.Anchor)
 }
 
-func (ix *Index) limiterOf(id types.NamespacedName, rl keysv1.RateLimitSpec) limits.Limit {
+func (ix *Index) limiterOf(sub limits.Subject, rl keysv1.RateLimitSpec) limits.Limit {
 	if rl.RequestsPerSecond <= 0 {
 		return nil
 	}
-	return ix.limits.Limit(limits.Subject{Namespace: id.Namespace, Name: id.Name},
-		limits.Rate{PerSecond: float64(rl.RequestsPerSecond), Burst: int(rl.Burst)})
+	return ix.limits.Limit(sub, limits.Rate{PerSecond: float64(rl.RequestsPerSecond), Burst: int(rl.Burst)})
 }

@@ -28,6 +28,12 @@ type Key struct {
 	// RoleMissing is set while spec.roleRef names a role that does not
 	// exist: the key does not verify then, as its Ready condition says.
 	RoleMissing bool
+	// Consumer is the ApiConsumer the key belongs to (spec.consumerRef);
+	// empty when none. ConsumerMissing is set while it does not exist:
+	// the key does not verify then, or it would escape the consumer's
+	// shared limit.
+	Consumer        string
+	ConsumerMissing bool
 	// ExpiresAt is when the key stops verifying; zero for never.
 	ExpiresAt  time.Time
 	AllowedIPs []netip.Prefix
@@ -49,13 +55,17 @@ type Key struct {
 
 	// identity holds the forward-auth answer's header values, built once
 	// with the snapshot: header values are slices, and making them per
-	// request would cost three allocations on the hot path.
-	identity [3][]string
+	// request would cost allocations on the hot path. The fourth, the
+	// consumer, is "" for a key without one.
+	identity [4][]string
 
 	expiresAt int64 // Unix nanoseconds; 0 for never
 	limit     limits.Limit
 	quota     quota.Counter // nil: no quota
-	use       *usage
+	// consumerLimit is the consumer's rate limit, one Limit shared by
+	// every key of the consumer; nil when it has none.
+	consumerLimit limits.Limit
+	use           *usage
 }
 
 // spec is what the index keeps of an ApiKey to rebuild its Key when its
@@ -65,6 +75,7 @@ type spec struct {
 	keyPrefix  string
 	enabled    bool
 	role       string
+	consumer   string
 	perms      []string
 	audiences  []string
 	allowed    []netip.Prefix
@@ -87,6 +98,9 @@ func specOf(k *keysv1.ApiKey) spec {
 	if k.Spec.RoleRef != nil {
 		s.role = k.Spec.RoleRef.Name
 	}
+	if k.Spec.ConsumerRef != nil {
+		s.consumer = k.Spec.ConsumerRef.Name
+	}
 	for _, p := range k.Spec.Permissions {
 		s.perms = append(s.perms, string(p))
 	}
@@ -106,13 +120,21 @@ func specOf(k *keysv1.ApiKey) spec {
 		s.quota = q
 		s.quotaSeed = k.Status.Quota.DeepCopy()
 	}
-	if rl := k.Spec.RateLimit; rl != nil && rl.RequestsPerSecond > 0 {
-		s.rateLimit = *rl
-		if s.rateLimit.Burst < 1 {
-			s.rateLimit.Burst = rl.RequestsPerSecond
-		}
-	}
+	s.rateLimit = rateOf(k.Spec.RateLimit)
 	return s
+}
+
+// rateOf is a rate limit with its default burst (requestsPerSecond);
+// zero for none.
+func rateOf(rl *keysv1.RateLimitSpec) keysv1.RateLimitSpec {
+	if rl == nil || rl.RequestsPerSecond <= 0 {
+		return keysv1.RateLimitSpec{}
+	}
+	out := *rl
+	if out.Burst < 1 {
+		out.Burst = rl.RequestsPerSecond
+	}
+	return out
 }
 
 // allowedOf parses spec.allowedIPs. The API server validates them, so a
@@ -146,11 +168,18 @@ func roleFrom(r *keysv1.ApiKeyRole) role {
 	return out
 }
 
+// consumer is what the index keeps of an ApiConsumer: its rate limit and
+// the one Limit all its keys take from.
+type consumer struct {
+	rateLimit keysv1.RateLimitSpec // zero: no limit
+	limit     limits.Limit
+}
+
 // build makes the Key snapshot of a spec with its role (nil: none, or
-// not found). It is the one home of a key's effective values on the
+// not found) and its consumer (nil: none, or not found). It is the one home of a key's effective values on the
 // verify path: its permissions and its role's, and its own audiences or,
 // when it names none, its role's.
-func build(s *spec, r *role, limit limits.Limit, q quota.Counter, use *usage) *Key {
+func build(s *spec, r *role, c *consumer, limit limits.Limit, q quota.Counter, use *usage) *Key {
 	var rolePerms []string
 	audiences := s.audiences
 	if r != nil {
@@ -169,6 +198,8 @@ func build(s *spec, r *role, limit limits.Limit, q quota.Counter, use *usage) *K
 		Role:              s.role,
 		Enabled:           s.enabled,
 		RoleMissing:       s.role != "" && r == nil,
+		Consumer:          s.consumer,
+		ConsumerMissing:   s.consumer != "" && c == nil,
 		ExpiresAt:         s.expiresAt,
 		AllowedIPs:        s.allowed,
 		Permissions:       perms,
@@ -180,7 +211,10 @@ func build(s *spec, r *role, limit limits.Limit, q quota.Counter, use *usage) *K
 		quota:             q,
 		use:               use,
 	}
-	k.identity = [3][]string{{k.Namespace}, {k.Name}, {k.PermissionsHeader}}
+	k.identity = [4][]string{{k.Namespace}, {k.Name}, {k.PermissionsHeader}, {s.consumer}}
+	if c != nil {
+		k.consumerLimit = c.limit
+	}
 	if s.badAllowed {
 		// An impossible block: nothing is inside it.
 		k.AllowedIPs = []netip.Prefix{netip.PrefixFrom(netip.IPv6Unspecified(), 128)}

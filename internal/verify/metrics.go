@@ -59,7 +59,7 @@ var (
 		Help: "HTTP answers of the verify endpoints by endpoint (verify, auth, ext_authz: the HTTP status of a gRPC Check's answer) and status code; 400, 413 and 5xx are errors (a misconfigured gateway or a failing server), the others are verdicts.",
 	}, []string{"endpoint", "code"})
 	keysDesc = prometheus.NewDesc("apikey_keys",
-		"ApiKeys in the verify index by state (active, disabled, expired, role_missing, no_token).",
+		"ApiKeys in the verify index by state (active, disabled, expired, role_missing, consumer_missing, no_token).",
 		[]string{"state"}, nil)
 	expiryDesc = prometheus.NewDesc("apikey_expiration_timestamp_seconds",
 		"When each ApiKey expires, as a Unix timestamp (like cert-manager's certificate expiry gauge).",
@@ -178,7 +178,7 @@ func (c *indexCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *indexCollector) Collect(ch chan<- prometheus.Metric) {
-	counts := map[string]float64{"active": 0, "disabled": 0, "expired": 0, "role_missing": 0, "no_token": 0}
+	counts := map[string]float64{"active": 0, "disabled": 0, "expired": 0, "role_missing": 0, "consumer_missing": 0, "no_token": 0}
 	now := c.now()
 	type expiry struct {
 		ns, name string
@@ -212,6 +212,8 @@ func stateOf(rec *record, now time.Time) string {
 		return "disabled"
 	case k.RoleMissing:
 		return "role_missing"
+	case k.ConsumerMissing:
+		return "consumer_missing"
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
 		return "expired"
 	}

@@ -86,6 +86,10 @@ type ReviewedApiKey struct {
 	KeyPrefix string `json:"keyPrefix"`
 	// +optional
 	Role string `json:"role,omitempty"`
+	// consumer is the ApiConsumer the key belongs to (its
+	// spec.consumerRef), whose rate limit all its keys share.
+	// +optional
+	Consumer string `json:"consumer,omitempty"`
 	// permissions are the key's effective permissions: its role's and its own.
 	// +optional
 	// +listType=atomic

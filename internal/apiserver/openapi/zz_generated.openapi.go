@@ -302,6 +302,13 @@ func schema_apikey_operator_api_access_v1alpha1_ReviewedApiKey(ref common.Refere
 							Format: "",
 						},
 					},
+					"consumer": {
+						SchemaProps: spec.SchemaProps{
+							Description: "consumer is the ApiConsumer the key belongs to (its spec.consumerRef), whose rate limit all its keys share.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 					"permissions": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{

@@ -8,8 +8,8 @@
 // new key's Secret, adds the key as its owner with a merge patch, and
 // deletes it when the key cannot be created; it checks that a tenant's
 // Namespace exists. internal/verify writes status.lastUsedAt with a merge
-// patch of the status subresource. The cache watches ApiKeys, ApiKeyRoles
-// and Namespaces. The API server never reads a Secret.
+// patch of the status subresource. The cache watches ApiKeys, ApiKeyRoles,
+// ApiConsumers (their shared limits) and Namespaces. The API server never reads a Secret.
 //
 // Delegated authentication and authorisation (TokenReview,
 // SubjectAccessReview, the extension-apiserver-authentication ConfigMap in
@@ -21,6 +21,7 @@ package rbac
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeys,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeys/status,verbs=patch
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeyroles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apiconsumers,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=create;patch;delete;deletecollection
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

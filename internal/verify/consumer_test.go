@@ -1,0 +1,151 @@
+package verify
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+)
+
+func consumerNamed(ns, name string, rps, burst int32) *keysv1.ApiConsumer {
+	c := &keysv1.ApiConsumer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if rps > 0 {
+		c.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: rps, Burst: burst}
+	}
+	return c
+}
+
+func ofConsumer(name string) func(*keysv1.ApiKey) {
+	return func(k *keysv1.ApiKey) { k.Spec.ConsumerRef = &keysv1.ConsumerReference{Name: name} }
+}
+
+// TestConsumerSharesLimit: the keys of one consumer take from one limit,
+// a key's own limit applies on top, a missing consumer stops its keys,
+// and a consumer of the same name in another namespace is not theirs.
+func TestConsumerSharesLimit(t *testing.T) {
+	f := newFixture(t)
+	v := f.srv.Verifier()
+	a, b, own, other := mint(t), mint(t), mint(t), mint(t)
+	code := func(tok string) Code { return v.Verify(&Request{AnyNamespace: true, Token: tok}).Code }
+
+	f.ix.SetKey(apiKey("ns", "a", a, ofConsumer("acme")))
+	if got := code(a); got != Disabled {
+		t.Fatalf("consumer missing: %s, want Disabled", got)
+	}
+	f.ix.SetConsumer(consumerNamed("elsewhere", "acme", 1000, 1000))
+	if got := code(a); got != Disabled {
+		t.Fatalf("a consumer of the same name in another namespace: %s, want Disabled", got)
+	}
+	f.ix.SetConsumer(consumerNamed("ns", "acme", 1, 4))
+	f.ix.SetKey(apiKey("ns", "b", b, ofConsumer("acme")))
+	f.ix.SetKey(apiKey("ns", "own", own, ofConsumer("acme"), func(k *keysv1.ApiKey) {
+		k.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: 1, Burst: 1}
+	}))
+	f.ix.SetKey(apiKey("ns", "other", other))
+
+	// The clock stands still: the consumer's burst of 4 is all there is.
+	if got := code(own); got != Valid {
+		t.Fatalf("own 1: %s", got)
+	}
+	if got := code(own); got != RateLimited {
+		t.Fatalf("own 2: %s, want RateLimited by its own limit", got)
+	}
+	var allowed int
+	for range 6 {
+		if code(a) == Valid {
+			allowed++
+		}
+		if code(b) == Valid {
+			allowed++
+		}
+	}
+	if allowed != 3 {
+		t.Fatalf("a and b got %d of the consumer's remaining 3", allowed)
+	}
+	res := v.Verify(&Request{AnyNamespace: true, Token: a})
+	if res.Code != RateLimited || res.RetryAfter <= 0 || res.RateLimit.Limit != 4 {
+		t.Fatalf("exhausted consumer: %+v", res)
+	}
+	if got := code(other); got != Valid {
+		t.Fatalf("a key outside the consumer: %s", got)
+	}
+
+	// An edit that keeps the limit keeps the count; a new limit starts full.
+	f.ix.SetConsumer(consumerNamed("ns", "acme", 1, 4))
+	if got := code(a); got != RateLimited {
+		t.Fatalf("unchanged limit refilled the consumer: %s", got)
+	}
+	f.ix.SetConsumer(consumerNamed("ns", "acme", 2, 2))
+	if got := code(a); got != Valid {
+		t.Fatalf("new limit: %s", got)
+	}
+	f.ix.SetConsumer(consumerNamed("ns", "acme", 0, 0))
+	for range 5 {
+		if got := code(b); got != Valid {
+			t.Fatalf("consumer without a limit: %s", got)
+		}
+	}
+
+	f.ix.DeleteConsumer(types.NamespacedName{Namespace: "ns", Name: "acme"})
+	if got := code(b); got != Disabled {
+		t.Fatalf("consumer deleted: %s, want Disabled", got)
+	}
+	// A key that leaves the consumer verifies again.
+	f.ix.SetKey(apiKey("ns", "b", b))
+	if got := code(b); got != Valid {
+		t.Fatalf("key left its deleted consumer: %s", got)
+	}
+}
+
+// TestConsumerNamedInAnswers: forward-auth, the JSON verify answer name
+// the consumer; a key without one answers an empty X-ApiKey-Consumer, so
+// a gateway copying it overwrites what a client sent.
+func TestConsumerNamedInAnswers(t *testing.T) {
+	f := newFixture(t)
+	tok, plain := mint(t), mint(t)
+	f.ix.SetConsumer(consumerNamed("ns", "acme", 0, 0))
+	f.ix.SetKey(apiKey("ns", "k", tok, ofConsumer("acme")))
+	f.ix.SetKey(apiKey("ns", "plain", plain))
+
+	w := f.auth("192.0.2.1:1000", "/v1/auth?namespace=ns", map[string]string{"Authorization": "Bearer " + tok})
+	if w.Code != http.StatusOK || w.Header().Get(ConsumerHeader) != "acme" {
+		t.Fatalf("forward-auth: %d, consumer %q", w.Code, w.Header().Get(ConsumerHeader))
+	}
+	w = f.auth("192.0.2.1:1000", "/v1/auth?namespace=ns", map[string]string{"Authorization": "Bearer " + plain, ConsumerHeader: "acme"})
+	if vals, ok := w.Header()[http.CanonicalHeaderKey(ConsumerHeader)]; w.Code != http.StatusOK || !ok || len(vals) != 1 || vals[0] != "" {
+		t.Fatalf("forward-auth without consumer: %d, %q", w.Code, vals)
+	}
+
+	r := httptest.NewRequest(http.MethodPost, "/v1/keys/verify", strings.NewReader(`{"key":"`+tok+`","namespaces":["ns"]}`))
+	rec := httptest.NewRecorder()
+	f.srv.Handler().ServeHTTP(rec, r)
+	var out verifyResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || !out.Valid || out.Consumer != "acme" {
+		t.Fatalf("JSON verify: %s", rec.Body)
+	}
+}
+
+// The verify core stays allocation-free with a consumer's limit.
+func TestConsumerVerifyAllocatesNothing(t *testing.T) {
+	f := newFixture(t)
+	v := f.srv.Verifier()
+	tok := mint(t)
+	f.ix.SetConsumer(consumerNamed("ns", "acme", 1000000, 1000000))
+	f.ix.SetKey(apiKey("ns", "k", tok, ofConsumer("acme"), func(k *keysv1.ApiKey) {
+		k.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: 1000000, Burst: 1000000}
+	}))
+	req := &Request{Namespaces: []string{"ns"}, Token: tok}
+	if n := testing.AllocsPerRun(100, func() {
+		if v.Verify(req).Code != Valid {
+			t.Fatal("not valid")
+		}
+	}); n != 0 {
+		t.Fatalf("Verify allocates %.1f times per call", n)
+	}
+}
