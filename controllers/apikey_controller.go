@@ -310,6 +310,13 @@ func (r *ApiKeyReconciler) issue(ctx context.Context, s *scope) (*corev1.Secret,
 		return nil, fmt.Errorf("mint token: %w", err)
 	}
 	secret := keysecret.New(key, value)
+	if key.Status.Hash == "" && key.Annotations[keysv1.TokenWriterAnnotation] == keysv1.TokenWriterAPIServer &&
+		key.Annotations[keysv1.CreateRequestAnnotation] != "" {
+		// The REST create that made this key never wrote its Secret (a
+		// crash, TokenWriterGrace): no answer carries this token, and a
+		// retry of that create may replace it.
+		metav1.SetMetaDataAnnotation(&secret.ObjectMeta, keysv1.UndeliveredAnnotation, keysv1.UndeliveredValue)
+	}
 	if err := r.Create(ctx, secret); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
 			return nil, fmt.Errorf("create secret: %w", err)
@@ -520,8 +527,12 @@ func (r *ApiKeyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		// has not yet seen the first.
 		// The exception: a Secret the API server wrote after its key,
 		// which the key waits for (awaitingAPIServer).
+		// Nor does the API server's mark of a delivered token (the removal
+		// of keysv1.UndeliveredAnnotation, one per REST create).
 		Owns(&corev1.Secret{}, builder.WithPredicates(predicate.Funcs{CreateFunc: func(e event.CreateEvent) bool {
 			return e.Object.GetAnnotations()[keysv1.TokenWriterAnnotation] == keysv1.TokenWriterAPIServer
+		}, UpdateFunc: func(e event.UpdateEvent) bool {
+			return !keysecret.OnlyDelivered(e.ObjectOld, e.ObjectNew)
 		}})).
 		Watches(&keysv1.ApiKeyRole{}, handler.EnqueueRequestsFromMapFunc(r.keysOfRole),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return false }})).

@@ -44,6 +44,29 @@ const (
 	// wrote, whose creation the controller must see.
 	TokenWriterAnnotation = "keys.apikey-operator.io/token-writer"
 	TokenWriterAPIServer  = "apiserver"
+
+	// CreateRequestAnnotation on an ApiKey a REST dialect created records
+	// which create made it: a SHA-256 over the namespace, the caller's
+	// identity and the request as sent (a chosen secret only as its hash).
+	// A retry of that same create by that same caller completes the key
+	// with a fresh token while no create answer carried one
+	// (UndeliveredAnnotation), instead of answering 409.
+	CreateRequestAnnotation = "keys.apikey-operator.io/create-request"
+	// CreateWriterAnnotation names the API server process that created
+	// the key (random per process start): a retry reaching another
+	// process waits until the first one's write deadline has surely
+	// passed, so two processes never complete one key at once.
+	CreateWriterAnnotation = "keys.apikey-operator.io/create-writer"
+	// UndeliveredAnnotation, set to UndeliveredValue on a key's Secret,
+	// says no create answer has carried its token yet: the API server
+	// writes it with the Secret and removes it once its 201 is sent, and
+	// the controller sets it on a token it mints for a REST-created key
+	// whose Secret never came (TokenWriterGrace). A retry of the key's
+	// create (CreateRequestAnnotation) may replace such a token, in one
+	// JSON patch that tests the mark and removes it; any other token of
+	// the key is never replaced by a create.
+	UndeliveredAnnotation = "keys.apikey-operator.io/undelivered"
+	UndeliveredValue      = "true"
 )
 
 // TokenWriterGrace is how long after a key's creation the controller

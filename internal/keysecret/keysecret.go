@@ -8,6 +8,7 @@ package keysecret
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -79,4 +80,25 @@ func setOwnership(key *keysv1.ApiKey, s *corev1.Secret) {
 
 func ownerRef(key *keysv1.ApiKey) *metav1.OwnerReference {
 	return metav1.NewControllerRef(key, keysv1.GroupVersion.WithKind("ApiKey"))
+}
+
+// OnlyDelivered tells whether the change from old to new only removed the
+// Secret's keysv1.UndeliveredAnnotation: nothing the controller acts on.
+func OnlyDelivered(old, new client.Object) bool {
+	o, ok1 := old.(*corev1.Secret)
+	n, ok2 := new.(*corev1.Secret)
+	if !ok1 || !ok2 {
+		return false
+	}
+	if _, had := o.Annotations[keysv1.UndeliveredAnnotation]; !had {
+		return false
+	}
+	if _, has := n.Annotations[keysv1.UndeliveredAnnotation]; has {
+		return false
+	}
+	without := maps.Clone(o.Annotations)
+	delete(without, keysv1.UndeliveredAnnotation)
+	sameAnnotations := len(without) == 0 && len(n.Annotations) == 0 || equality.Semantic.DeepEqual(without, n.Annotations)
+	return sameAnnotations && equality.Semantic.DeepEqual(o.Data, n.Data) && equality.Semantic.DeepEqual(o.Labels, n.Labels) &&
+		equality.Semantic.DeepEqual(o.OwnerReferences, n.OwnerReferences) && o.Type == n.Type
 }

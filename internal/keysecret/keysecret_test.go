@@ -80,3 +80,29 @@ func TestClaim(t *testing.T) {
 		t.Errorf("a claimed Secret was patched again: %v", *sent)
 	}
 }
+
+func TestOnlyDelivered(t *testing.T) {
+	marked := New(key(""), "ak_token")
+	marked.Annotations = map[string]string{keysv1.UndeliveredAnnotation: keysv1.UndeliveredValue, keysv1.TokenWriterAnnotation: keysv1.TokenWriterAPIServer}
+	delivered := marked.DeepCopy()
+	delete(delivered.Annotations, keysv1.UndeliveredAnnotation)
+	replaced := delivered.DeepCopy()
+	replaced.Data[keysv1.SecretKeyField] = []byte("ak_other")
+	relabelled := delivered.DeepCopy()
+	relabelled.Labels[keysv1.ApiKeyLabel] = "other"
+	for _, c := range []struct {
+		what     string
+		old, new *corev1.Secret
+		want     bool
+	}{
+		{"the mark removed", marked, delivered, true},
+		{"the mark removed and the token replaced (a retried create)", marked, replaced, false},
+		{"the mark removed and the labels changed", marked, relabelled, false},
+		{"no mark before", delivered, delivered.DeepCopy(), false},
+		{"the mark added", delivered, marked, false},
+	} {
+		if got := OnlyDelivered(c.old, c.new); got != c.want {
+			t.Errorf("%s: %v, want %v", c.what, got, c.want)
+		}
+	}
+}

@@ -43,6 +43,16 @@ type Kube struct {
 	// Hashes tells which keys claim a token hash, to refuse a chosen
 	// secret already in use; nil: every cached key is read to tell.
 	Hashes *hashindex.Index
+	// WriteTimeout is the API server's deadline of a write
+	// (--rest-write-timeout): a retried create waits this long, and a
+	// little more, after the key's creation by another process before it
+	// completes the key (kube_retry.go). Zero: the longest allowed, 20 s.
+	WriteTimeout time.Duration
+
+	instanceOnce sync.Once
+	instance     string
+	inflightMu   sync.Mutex
+	inflight     map[string]chan struct{}
 
 	indexMu sync.Mutex
 	index   *keyIndex

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
@@ -33,11 +34,36 @@ func (s *Kube) Create(ctx context.Context, sc access.Scopes, ns string, n NewKey
 	if err := access.CanGrant(ctx, withRole(n.Permissions, role)); err != nil {
 		return nil, err
 	}
+	// A create that names its key can be retried after a crash or a
+	// timeout (kube_retry.go); one that lets the store pick a name cannot
+	// be told from a second create, so it gets no record to match.
+	fp := ""
 	if n.Name == "" {
 		n.Name = "key-" + randomHex(5)
+	} else {
+		fp = fingerprint(ctx, ns, &n)
 	}
-	if existing, err := s.find(ctx, ns, ByName(n.Name)); err == nil && existing != nil {
-		return nil, fmt.Errorf("%w: %q", ErrConflict, n.Name)
+	release, err := s.enter(ctx, ns, n.Name)
+	if err != nil {
+		return nil, err
+	}
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			release()
+		}
+	}()
+	if existing, err := s.find(ctx, ns, ByName(n.Name)); err != nil || existing != nil {
+		if err != nil {
+			return nil, err
+		}
+		if err := s.retryable(existing, fp); err != nil {
+			return nil, err
+		}
+		w.key = existing
+		issued, err := s.complete(ctx, existing, &n)
+		w.done = err == nil
+		return issued, err
 	}
 	tok := n.Token
 	if tok == "" {
@@ -48,6 +74,10 @@ func (s *Kube) Create(ctx context.Context, sc access.Scopes, ns string, n NewKey
 		return nil, err
 	}
 	key := s.newObject(ctx, ns, &n, role, now)
+	if fp != "" {
+		key.Annotations[keysv1.CreateRequestAnnotation] = fp
+		key.Annotations[keysv1.CreateWriterAnnotation] = s.instanceID()
+	}
 	w.key, w.changes = key, specChanges(&keysv1.ApiKeySpec{}, &key.Spec)
 	// The key first, then its Secret owned by it from the start: a crash
 	// between the two leaves a key that the controller gives a token of
@@ -56,14 +86,31 @@ func (s *Kube) Create(ctx context.Context, sc access.Scopes, ns string, n NewKey
 	if err := s.Client.Create(ctx, key); err != nil {
 		return nil, writeError(err, n.Name)
 	}
-	if err := s.createSecret(ctx, key, tok); err != nil {
+	if err := s.createSecret(ctx, key, tok, fp != ""); err != nil {
 		s.dropKey(key)
 		return nil, err
 	}
 	w.done = true
 	view := s.view(ctx, key)
 	view.KeyPrefix = token.DisplayPrefix(tok)
-	return &Issued{Key: *view, Token: tok}, nil
+	issued := &Issued{Key: *view, Token: tok}
+	switch {
+	case fp == "":
+	case reportsDelivery(ctx) && ctx.Done() != nil:
+		// The Secret stays marked undelivered until the dialect has sent
+		// the answer (Issued.Delivered); a retry here waits until then,
+		// and the request's end releases it if the dialect never says.
+		handedOver = true
+		stop := context.AfterFunc(ctx, release)
+		issued.delivered = func() {
+			stop()
+			s.markDelivered(key)
+			release()
+		}
+	default:
+		s.markDelivered(key)
+	}
+	return issued, nil
 }
 
 func withRole(perms []string, role *keysv1.ApiKeyRole) []string {
@@ -154,7 +201,7 @@ func setAttributes(key *keysv1.ApiKey, attrs map[string]string) {
 // namespace this server serves, verifies with: one token belongs to one
 // key. The answer does not say which key or where.
 func (s *Kube) tokenFree(ctx context.Context, tok string) error {
-	taken, err := s.hashClaimed(ctx, token.Hash(tok))
+	taken, err := s.hashClaimed(ctx, token.Hash(tok), client.ObjectKey{})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -164,16 +211,18 @@ func (s *Kube) tokenFree(ctx context.Context, tok string) error {
 	return nil
 }
 
-// hashClaimed tells whether any key verifies with hash: from the hash
-// index, or by reading every cached key when there is none.
-func (s *Kube) hashClaimed(ctx context.Context, hash string) (bool, error) {
+// hashClaimed tells whether any key but except verifies with hash: from
+// the hash index, or by reading every cached key when there is none.
+func (s *Kube) hashClaimed(ctx context.Context, hash string, except client.ObjectKey) (bool, error) {
 	if s.Hashes != nil {
 		claimants, err := s.Hashes.Claimants(hash)
-		return len(claimants) > 0, err
+		return slices.ContainsFunc(claimants, func(c types.NamespacedName) bool { return c != except }), err
 	}
 	keys := &keysv1.ApiKeyList{}
 	if err := s.Cache.List(ctx, keys, client.UnsafeDisableDeepCopy); err != nil {
 		return false, err
 	}
-	return slices.ContainsFunc(keys.Items, func(k keysv1.ApiKey) bool { return slices.Contains(k.TokenHashes(), hash) }), nil
+	return slices.ContainsFunc(keys.Items, func(k keysv1.ApiKey) bool {
+		return client.ObjectKeyFromObject(&k) != except && slices.Contains(k.TokenHashes(), hash)
+	}), nil
 }

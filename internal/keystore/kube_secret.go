@@ -17,10 +17,15 @@ import (
 // createSecret writes the token into the key's Secret, owned by the key
 // (created just before) and marked as the API server's, so the controller
 // wakes for it and takes its token as issued instead of minting another.
-func (s *Kube) createSecret(ctx context.Context, key *keysv1.ApiKey, tok string) error {
+// With undelivered, the Secret says its token has not been answered yet
+// (keysv1.UndeliveredAnnotation) until markDelivered.
+func (s *Kube) createSecret(ctx context.Context, key *keysv1.ApiKey, tok string, undelivered bool) error {
 	newSecret := func() *corev1.Secret {
 		secret := keysecret.New(key, tok)
 		metav1.SetMetaDataAnnotation(&secret.ObjectMeta, keysv1.TokenWriterAnnotation, keysv1.TokenWriterAPIServer)
+		if undelivered {
+			metav1.SetMetaDataAnnotation(&secret.ObjectMeta, keysv1.UndeliveredAnnotation, keysv1.UndeliveredValue)
+		}
 		return secret
 	}
 	secret := newSecret()

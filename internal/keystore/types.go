@@ -6,6 +6,7 @@
 package keystore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -59,6 +60,33 @@ const StatePending = "Pending"
 type Issued struct {
 	Key
 	Token string
+
+	delivered func()
+}
+
+// Delivered tells the store that the create's answer, with the token, has
+// been sent, when the create's context came from WithDelivery. Until then
+// a retry of the same create may still replace the token
+// (kube_retry.go); a dialect calls it right after writing its 201.
+func (i *Issued) Delivered() {
+	if i != nil && i.delivered != nil {
+		i.delivered()
+	}
+}
+
+type deliveryKey struct{}
+
+// WithDelivery says the caller of Create will call Issued.Delivered once
+// its answer is sent, so that a crash before the answer leaves the create
+// retryable. Without it, Create takes its answer as delivered when it
+// returns.
+func WithDelivery(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deliveryKey{}, true)
+}
+
+func reportsDelivery(ctx context.Context) bool {
+	v, _ := ctx.Value(deliveryKey{}).(bool)
+	return v
 }
 
 // Role is what a dialect may show of an ApiKeyRole.

@@ -402,6 +402,8 @@ func (o *Options) addAPIServer(ctx context.Context, op *Operator) error {
 		Informers: op.GetCache(),
 		Recorder:  op.GetEventRecorder("apikey-operator-apiserver"),
 		Hashes:    hashes,
+		// A retried create waits out another process's write deadline.
+		WriteTimeout: o.APIServer.WriteTimeout,
 	}
 	srv, err := apiserver.New(cfg, apiserver.Verification{Verifier: op.Verify.Verifier(), AnyNamespace: o.Verify.AnyNamespace},
 		apiserver.Dialects{WriteTimeout: o.APIServer.WriteTimeout}, store)

@@ -3,6 +3,7 @@ package httpjson
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 )
 
@@ -22,6 +23,16 @@ func Write(w http.ResponseWriter, status int, contentType string, v any) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// Sent flushes what w holds to the client and tells whether that worked
+// as far as the server can tell (a writer that cannot flush counts as
+// sent: its answer goes when the handler returns). A create calls the
+// store's Issued.Delivered only then: a client that is gone leaves the
+// create retryable.
+func Sent(w http.ResponseWriter) bool {
+	err := http.NewResponseController(w).Flush()
+	return err == nil || errors.Is(err, http.ErrNotSupported)
 }
 
 // NoContent answers 204.

@@ -97,12 +97,15 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, req request) er
 	}
 	// The store resolves the role: a create needs only the create right.
 	n.RoleID = body.roleID
-	issued, err := h.store.Create(r.Context(), scopes, req.hub, n)
+	issued, err := h.store.Create(keystore.WithDelivery(r.Context()), scopes, req.hub, n)
 	if err != nil {
 		return h.roleError(r, err)
 	}
 	w.Header().Set("Location", BasePath+"/"+issued.ID)
 	httpjson.Write(w, http.StatusCreated, "application/json", dataEnvelope{Data: toAPIKey(&issued.Key, issued.Token)})
+	if httpjson.Sent(w) {
+		issued.Delivered()
+	}
 	return nil
 }
 

@@ -143,12 +143,15 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, ns, _ string) e
 	if err != nil {
 		return err
 	}
-	issued, err := h.store.Create(r.Context(), Scopes, ns, nk)
+	issued, err := h.store.Create(keystore.WithDelivery(r.Context()), Scopes, ns, nk)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", BasePath+"/"+url.PathEscape(issued.Name))
 	httpjson.Write(w, http.StatusCreated, "application/json", view(&issued.Key, &issued.Token))
+	if httpjson.Sent(w) {
+		issued.Delivered()
+	}
 	return nil
 }
 

@@ -140,12 +140,15 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, rt route) error
 	if err != nil {
 		return err
 	}
-	issued, err := h.store.Create(r.Context(), Scopes, rt.tenant, nk)
+	issued, err := h.store.Create(keystore.WithDelivery(r.Context()), Scopes, rt.tenant, nk)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/api/"+rt.tenant+"/admin/apiKeys/"+url.PathEscape(issued.Name))
 	httpjson.Write(w, http.StatusCreated, "application/json", createdOf(issued))
+	if httpjson.Sent(w) {
+		issued.Delivered()
+	}
 	return nil
 }
 
