@@ -59,7 +59,7 @@ func controlPlane(t *testing.T) {
 			return
 		}
 		plane.env = env
-		if plane.k8s, plane.err = client.New(env.Config, client.Options{Scheme: devenv.Scheme()}); plane.err != nil {
+		if plane.k8s, plane.err = client.NewWithWatch(env.Config, client.Options{Scheme: devenv.Scheme()}); plane.err != nil {
 			return
 		}
 		if plane.cache, plane.err = cache.New(env.Config, cache.Options{Scheme: devenv.Scheme()}); plane.err != nil {

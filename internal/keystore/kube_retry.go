@@ -49,16 +49,19 @@ import (
 // fingerprint is the value of CreateRequestAnnotation for a create of
 // the named key by the caller in ctx.
 func fingerprint(ctx context.Context, ns string, n *NewKey) string {
-	who := ""
+	// The caller's name and UID as fields of their own: no name can pass
+	// for another name with a UID.
+	who, uid := "", ""
 	if c := access.CallerFrom(ctx); c != nil {
 		who = c.Name()
 		if c.User != nil {
-			who += "\x00" + c.User.GetUID()
+			uid = c.User.GetUID()
 		}
 	}
 	req := struct {
 		V                  int
 		Namespace, Caller  string
+		CallerUID          string
 		Name, Description  string
 		Role, RoleID       string
 		Permissions, IPs   []string
@@ -66,7 +69,7 @@ func fingerprint(ctx context.Context, ns string, n *NewKey) string {
 		TokenHash          string
 		Attributes         map[string]string
 	}{
-		V: 1, Namespace: ns, Caller: who, Name: n.Name, Description: n.Description,
+		V: 1, Namespace: ns, Caller: who, CallerUID: uid, Name: n.Name, Description: n.Description,
 		Role: n.Role, RoleID: n.RoleID, Permissions: n.Permissions, IPs: n.AllowedIPs, Attributes: n.Attributes,
 	}
 	if n.ExpiresAt != nil {

@@ -8,42 +8,40 @@ import (
 	"testing"
 	"time"
 
+	"encoding/json"
+	"fmt"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
+	"github.com/apikey-operator/apikey-operator/internal/access"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
 	"github.com/apikey-operator/apikey-operator/internal/keysecret"
 	"github.com/apikey-operator/apikey-operator/internal/keystore"
+	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
 
 // The retry rules of kube_retry.go on controller-runtime's fake client,
 // which applies JSON patches (tests included) as kube-apiserver does; the
 // same scenarios run on a real kube-apiserver in retry_test.go.
 
-type builderIndexer struct{ b *fake.ClientBuilder }
-
-func (x builderIndexer) IndexField(_ context.Context, obj client.Object, field string, fn client.IndexerFunc) error {
-	x.b.WithIndex(obj, field, fn)
-	return nil
-}
-
 // fakeCluster is one namespace on the fake client; it stamps what
 // kube-apiserver would (UID, generation 1) on what is created.
 func fakeCluster(t *testing.T) (client.WithWatch, string) {
 	t.Helper()
 	b := fake.NewClientBuilder().WithScheme(devenv.Scheme()).
-		WithObjects(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}})
-	if err := keystore.IndexFields(context.Background(), builderIndexer{b}); err != nil {
-		t.Fatal(err)
-	}
+		WithObjects(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}},
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "other"}})
 	c := b.WithInterceptorFuncs(interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 		if obj.GetUID() == "" {
 			obj.SetUID(uuid.NewUUID())
@@ -182,5 +180,120 @@ func TestRetryRulesOnFakeClient(t *testing.T) {
 	}
 	if _, err := store.Create(as("alice"), retryScopes, ns, direct); !errors.Is(err, keystore.ErrConflict) {
 		t.Errorf("the same create twice without WithDelivery: %v, want ErrConflict", err)
+	}
+}
+
+// A tenant attacker who knows, or guesses, the exact create another
+// caller's crash left unfinished replays it: from another namespace, as
+// another user, as the same user name with another UID, as an API key
+// of the namespace or of another one. None of them gets a token for the
+// key (403 or 409), the key and its pending state are untouched, and the
+// creator's own retry still completes it. The fingerprint on the key
+// (create-request) is a hash that names neither caller nor token, and no
+// answer, error or annotation holds a token (testkit.Leaks).
+//
+// Not distinguished: an API key deleted and re-created under the same
+// name is the same caller here (access.Caller has no key UID). Whoever
+// can do that holds write on the namespace's keys, and so could delete
+// the unfinished key and create it anew with the same request; the
+// retry gives them nothing more, and still only within what they may
+// grant (access.CanGrant runs before it).
+func TestRetryIsNotAReplayForOtherCallers(t *testing.T) {
+	c, ns := fakeCluster(t)
+	// mallory may write keys in "other" only; alice and bob anywhere.
+	authz := &access.Authorizer{Kubernetes: authorizer.AuthorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+		switch n := a.GetUser().GetName(); {
+		case n == "alice" || n == "bob":
+			return authorizer.DecisionAllow, "", nil
+		case n == "mallory" && a.GetNamespace() == "other":
+			return authorizer.DecisionAllow, "", nil
+		}
+		return authorizer.DecisionNoOpinion, "", nil
+	})}
+	caller := func(u *user.DefaultInfo, key *access.KeyCaller) context.Context {
+		return access.WithCaller(context.Background(), &access.Caller{User: u, Key: key})
+	}
+	alice := caller(&user.DefaultInfo{Name: "alice", UID: "u-1"}, nil)
+	req := keystore.NewKey{Name: "billing", Permissions: []string{"invoices:read"}}
+
+	crashing := interceptor.NewClient(c, interceptor.Funcs{
+		Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*corev1.Secret); ok {
+				return errors.New("killed")
+			}
+			return cl.Create(ctx, obj, opts...)
+		},
+		Delete: func(context.Context, client.WithWatch, client.Object, ...client.DeleteOption) error {
+			return errors.New("killed")
+		},
+	})
+	crashed := &keystore.Kube{Cache: c, Client: crashing, Authorizer: authz, DefaultLifetime: time.Hour, TokenPrefix: "ak", WriteTimeout: time.Second}
+	if _, err := crashed.Create(alice, retryScopes, ns, req); err == nil {
+		t.Fatal("the crashing create succeeded")
+	}
+	later := &keystore.Kube{Cache: c, Client: c, Authorizer: authz, DefaultLifetime: time.Hour, TokenPrefix: "ak", WriteTimeout: time.Second,
+		Clock: clocktesting.NewFakePassiveClock(time.Now().Add(time.Minute))}
+	before := &keysv1.ApiKey{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: keystore.ObjectName(req.Name)}, before); err != nil {
+		t.Fatal(err)
+	}
+	if fp := before.Annotations[keysv1.CreateRequestAnnotation]; !strings.HasPrefix(fp, "sha256:") || strings.Contains(fp, "alice") {
+		t.Errorf("create-request is %q, want a hash that does not name its caller", fp)
+	}
+
+	var refusals []string
+	for what, try := range map[string]struct {
+		ctx  context.Context
+		ns   string
+		want error
+	}{
+		"a user of another namespace": {caller(&user.DefaultInfo{Name: "mallory"}, nil), ns, access.ErrForbidden},
+		"an API key of another namespace": {caller(&user.DefaultInfo{Name: "apikey:other/admin", Groups: []string{access.APIKeyGroup}},
+			&access.KeyCaller{Namespace: "other", Name: "admin", Permissions: []string{"*"}}), ns, access.ErrOtherNamespace},
+		"an API key of the namespace": {caller(&user.DefaultInfo{Name: "apikey:team/admin", Groups: []string{access.APIKeyGroup}},
+			&access.KeyCaller{Namespace: ns, Name: "admin", Permissions: []string{"*"}}), ns, keystore.ErrConflict},
+		"another user of the namespace":   {caller(&user.DefaultInfo{Name: "bob", UID: "u-1"}, nil), ns, keystore.ErrConflict},
+		"the same user name, another UID": {caller(&user.DefaultInfo{Name: "alice", UID: "u-2"}, nil), ns, keystore.ErrConflict},
+		"the same user name, no UID":      {caller(&user.DefaultInfo{Name: "alice"}, nil), ns, keystore.ErrConflict},
+		"alice with another namespace":    {alice, "other", nil}, // a key of its own there, not this one
+	} {
+		issued, err := later.Create(try.ctx, retryScopes, try.ns, req)
+		if err != nil {
+			refusals = append(refusals, err.Error())
+		}
+		switch {
+		case try.want == nil && err == nil:
+			if issued.ID == keystore.IDOf(before.UID) {
+				t.Errorf("%s: completed the other namespace's key", what)
+			}
+		case try.want == nil || !errors.Is(err, try.want):
+			t.Errorf("%s: %v, want %v", what, err, try.want)
+		}
+	}
+	after := &keysv1.ApiKey{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: keystore.ObjectName(req.Name)}, after); err != nil {
+		t.Fatal(err)
+	}
+	if after.ResourceVersion != before.ResourceVersion {
+		t.Error("a refused replay changed the key")
+	}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: keystore.ObjectName(req.Name)}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a refused replay wrote the key's Secret: %v", err)
+	}
+
+	issued, err := later.Create(alice, retryScopes, ns, req)
+	if err != nil {
+		t.Fatalf("the creator's own retry after the replays: %v", err)
+	}
+	if issued.ID != keystore.IDOf(before.UID) || keysecret.Token(fakeSecret(t, c, ns, req.Name)) != issued.Token {
+		t.Error("the creator's retry did not complete its key")
+	}
+	meta, _ := json.Marshal(after.ObjectMeta)
+	haystacks := map[string]string{"the key's metadata": string(meta), "refusals": fmt.Sprint(refusals)}
+	if _, err := later.Create(alice, retryScopes, ns, req); err != nil {
+		haystacks["the completed create, retried"] = err.Error()
+	}
+	if leaks := testkit.Leaks([]string{issued.Token}, haystacks); len(leaks) > 0 {
+		t.Errorf("the token leaked: %v", leaks)
 	}
 }
