@@ -57,7 +57,7 @@ var _ = Describe("Webhook certificates", func() {
 	ctx := context.Background()
 
 	It("generated: the operator's CA is in the caBundle of every webhook, and the one envtest installed is gone", func() {
-		Expect(bundles(ctx)).To(HaveLen(3), "one mutating and two validating webhooks")
+		Expect(bundles(ctx)).To(HaveLen(4), "one mutating and three validating webhooks (ApiKey, ApiKeyRole, ApiConsumer)")
 		Expect(allContain(bundles(ctx), rotator.CABundle())).To(BeTrue())
 		Expect(noneContain(bundles(ctx), env.Webhook().CAPEM)).To(BeTrue())
 	})
