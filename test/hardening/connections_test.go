@@ -14,8 +14,11 @@ import (
 	"sync"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
 )
@@ -133,7 +136,9 @@ var _ = Describe("Connection limits", func() {
 		resp.Body.Close()
 		Expect(string(body)).To(MatchRegexp(`apikey_connections_refused_total\{listener="verify",reason="per_address"\} [1-9]`))
 		Expect(string(body)).To(MatchRegexp(`apikey_connections_open\{listener="verify"\} [1-9]`))
-		Expect(string(body)).NotTo(ContainSubstring("127.0.0."), "no client address in a series")
+		// The flooding addresses are 127.0.0.2-11; 127.0.0.1 does appear,
+		// as client-go's kube-apiserver host, which is no client's.
+		Expect(string(body)).NotTo(MatchRegexp(`127\.0\.0\.([2-9]|1[01])[^0-9]`), "no client address in a series")
 		Expect(testkit.Leaks([]string{tok}, map[string]string{"metrics": string(body)})).To(BeEmpty())
 
 		By("after the flood, new clients get in and the files are given back")
@@ -171,5 +176,109 @@ var _ = Describe("The REST port's idle timeout", func() {
 		_, err = c.Read(make([]byte, 1))
 		Expect(err).To(HaveOccurred())
 		Expect(errors.Is(err, os.ErrDeadlineExceeded)).To(BeFalse(), "the idle connection was closed by the server, not still open: %v", err)
+	})
+})
+
+// holdRaw opens n TCP connections from source to addr and sends nothing:
+// a connection over a limit is closed by the server at once (the read
+// ends), one under it waits for a TLS ClientHello or gRPC's preface (the
+// read times out). It returns those held.
+func holdRaw(source, addr string, n int) []net.Conn {
+	var (
+		mu   sync.Mutex
+		held []net.Conn
+		wg   sync.WaitGroup
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)}, Timeout: 5 * time.Second}
+			c, err := d.Dial("tcp", addr)
+			if err != nil {
+				return
+			}
+			_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			// gRPC writes its SETTINGS frame first: bytes mean held too.
+			if n, err := c.Read(make([]byte, 1)); n == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
+				c.Close()
+				return
+			}
+			_ = c.SetReadDeadline(time.Time{})
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return held
+}
+
+var _ = Describe("Connection limits on the REST and ext_authz ports", func() {
+	It("refuse one address's flood on each port while another address is served there, and count the refusals", func() {
+		ctx := context.Background()
+		ns := newNamespace(ctx, "connections-rest")
+		extPort, metricsPort := freePort(), freePort()
+		var logBuf testkit.SyncBuffer
+		o := newRESTOperator(ns, "", &logBuf, env.Kubeconfig, "--max-connections=300", "--max-connections-per-address=40",
+			"--ext-authz-bind-address", fmt.Sprintf("127.0.0.1:%d", extPort),
+			"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metricsPort), "--metrics-secure=false")
+		DeferCleanup(func() { _ = o.proc.Stop(10 * time.Second) })
+		_, tok := makeKey(ctx, ns, "good", nil)
+		Eventually(func() int { return o.verifies(tok) }).WithTimeout(20 * time.Second).Should(Equal(200))
+
+		check := func() (int32, error) {
+			conn, err := grpc.NewClient(fmt.Sprintf("passthrough:///127.0.0.1:%d", extPort), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return 0, err
+			}
+			defer conn.Close()
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			resp, err := authv3.NewAuthorizationClient(conn).Check(cctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+				Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+					Method: "GET", Path: "/", Headers: map[string]string{"authorization": "Bearer " + tok},
+				}},
+				ContextExtensions: map[string]string{"namespace": ns},
+			}})
+			if err != nil {
+				return 0, err
+			}
+			return resp.GetStatus().GetCode(), nil
+		}
+		Eventually(check).WithTimeout(20*time.Second).Should(BeZero(), "ext_authz allows the key before the flood")
+
+		By("the REST (secure) port: 127.0.0.2 floods, 127.0.0.1 is served")
+		rest := holdRaw("127.0.0.2", fmt.Sprintf("127.0.0.1:%d", o.secure), 200)
+		DeferCleanup(func() {
+			for _, c := range rest {
+				c.Close()
+			}
+		})
+		Expect(len(rest)).To(BeNumerically("<=", 40), "connections held from one address on the REST port")
+		Expect(len(rest)).To(BeNumerically(">=", 30), "the flood did reach the limit")
+		st, _ := o.call("GET", "/api/"+ns+"/admin/apiKeys", nil)
+		Expect(st).To(Equal(200), "the REST port from another address during its flood")
+
+		By("the ext_authz port: 127.0.0.3 floods, 127.0.0.1 is served")
+		ext := holdRaw("127.0.0.3", fmt.Sprintf("127.0.0.1:%d", extPort), 200)
+		DeferCleanup(func() {
+			for _, c := range ext {
+				c.Close()
+			}
+		})
+		Expect(len(ext)).To(BeNumerically("<=", 40), "connections held from one address on the ext_authz port")
+		Expect(len(ext)).To(BeNumerically(">=", 30), "the flood did reach the limit")
+		code, err := check()
+		Expect(err).NotTo(HaveOccurred(), "ext_authz from another address during its flood")
+		Expect(code).To(BeZero(), "ext_authz allows the key during the flood")
+
+		By("both refusals are counted under their listener")
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+		Expect(err).NotTo(HaveOccurred())
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		Expect(string(body)).To(MatchRegexp(`apikey_connections_refused_total\{listener="api",reason="per_address"\} [1-9]`))
+		Expect(string(body)).To(MatchRegexp(`apikey_connections_refused_total\{listener="ext-authz",reason="per_address"\} [1-9]`))
 	})
 })
