@@ -19,6 +19,11 @@ const (
 	ReasonIPNotAllowed      = "IPNotAllowed"
 	ReasonMissingPermission = "MissingPermission"
 	ReasonRateLimited       = "RateLimited"
+	// ReasonQuotaExceeded: the key's quota (spec.quota) is spent
+	// until its next refill. ReasonQuotaUnavailable: the key has a quota
+	// this server cannot count (several replicas and no Redis).
+	ReasonQuotaExceeded    = "QuotaExceeded"
+	ReasonQuotaUnavailable = "QuotaUnavailable"
 	// ReasonWrongNamespace and ReasonWrongAudience: the key exists but is
 	// outside the namespaces or audiences the review names.
 	ReasonWrongNamespace = "WrongNamespace"
@@ -71,7 +76,8 @@ type ApiKeyReviewStatus struct {
 	// valid is true when the key may make the request.
 	Valid bool `json:"valid"`
 	// reason is Valid, Malformed, NotFound, WrongNamespace, WrongAudience,
-	// Expired, Disabled, IPNotAllowed, MissingPermission or RateLimited.
+	// Expired, Disabled, IPNotAllowed, MissingPermission, RateLimited,
+	// QuotaExceeded or QuotaUnavailable.
 	Reason string `json:"reason"`
 	// apiKey identifies the key the token belongs to; set when it is known
 	// and inside the namespaces and audiences the review names.

@@ -247,7 +247,7 @@ func schema_apikey_operator_api_access_v1alpha1_ApiKeyReviewStatus(ref common.Re
 					},
 					"reason": {
 						SchemaProps: spec.SchemaProps{
-							Description: "reason is Valid, Malformed, NotFound, WrongNamespace, WrongAudience, Expired, Disabled, IPNotAllowed, MissingPermission or RateLimited.",
+							Description: "reason is Valid, Malformed, NotFound, WrongNamespace, WrongAudience, Expired, Disabled, IPNotAllowed, MissingPermission, RateLimited, QuotaExceeded or QuotaUnavailable.",
 							Default:     "",
 							Type:        []string{"string"},
 							Format:      "",
