@@ -107,23 +107,21 @@ kill "$pid"; pid=""
 echo "revocation: 200 keys on the local control plane..." >&2
 go run ./hack/revocationbench --bin bin --keys 200 >"$tmp/revocation.md"
 
-median() { # median <benchmark name regexp> <column>: from go test output
-	grep -E "^$1-[0-9]+ " "$tmp/core.txt" | awk -v c="$2" '{print $c}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+median() { # median <benchmark name regexp> <unit>: from go test output, the figure before the unit (ns/op, B/op, allocs/op), wherever custom metrics put it
+	grep -E "^$1-[0-9]+ " "$tmp/core.txt" | awk -v u="$2" '{for (i = 2; i <= NF; i++) if ($i == u) print $(i-1)}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 row() {
-	printf '| %s | %s | %s | %s |\n' "$1" "$(median "$2" 3)" "$(median "$2" 5)" "$(median "$2" 7)"
+	printf '| %s | %s | %s | %s |\n' "$1" "$(median "$2" ns/op)" "$(median "$2" B/op)" "$(median "$2" allocs/op)"
 }
 
-# docs/benchmarks.md has three parts: this script's, between the verify
-# markers, hack/scalebench's (make bench-scale), between the scale
-# markers, and hack/connbench's (make bench-connections), between the
-# connections markers. Each program rewrites only its own part.
-scale="" connections=""
-if [ -f "$out" ] && grep -q '^<!-- scale:begin -->' "$out"; then
-	scale=$(sed -n '/^<!-- scale:begin -->/,/^<!-- scale:end -->/p' "$out")
-fi
-if [ -f "$out" ] && grep -q '^<!-- connections:begin -->' "$out"; then
-	connections=$(sed -n '/^<!-- connections:begin -->/,/^<!-- connections:end -->/p' "$out")
+# docs/benchmarks.md has parts: this script's, between the verify
+# markers, then hack/scalebench's (make bench-scale, the scale markers),
+# hack/connbench's (make bench-connections, the connections markers) and
+# sections written by hand (the leak endpoint's). This script rewrites only
+# its own part and keeps everything after it as it is.
+rest=""
+if [ -f "$out" ] && grep -q '^<!-- verify:end -->' "$out"; then
+	rest=$(sed '1,/^<!-- verify:end -->/d' "$out")
 fi
 
 {
@@ -228,13 +226,8 @@ fi
 	grep -E '^(Benchmark|goos|goarch|cpu)' "$tmp/core.txt"
 	echo '```'
 	echo "<!-- verify:end -->"
-	if [ -n "$scale" ]; then
-		echo
-		echo "$scale"
-	fi
-	if [ -n "$connections" ]; then
-		echo
-		echo "$connections"
+	if [ -n "$rest" ]; then
+		echo "$rest"
 	fi
 } >"$tmp/benchmarks.md"
 cat "$tmp/benchmarks.md" >"$out"
