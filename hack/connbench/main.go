@@ -26,10 +26,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
@@ -38,21 +40,46 @@ import (
 
 func main() {
 	bin := flag.String("bin", "bin", "Directory with kube-apiserver, etcd and kubectl.")
-	flood := flag.Int("flood", 26000, "Idle connections the flooding addresses try to hold in all: more than --operator-file-limit, so that with the limits off the flood reaches the operator's file limit, as in issue 20.")
+	flood := flag.Int("flood", 0, "Idle connections the flooding addresses try to hold in all; more than --operator-file-limit, so that with the limits off the flood reaches the operator's file limit, as in issue 20. 0: 26,000, or this process's hard file limit less 2,000 when it cannot raise that.")
 	sources := flag.Int("sources", 4, "Flooding source addresses (127.0.0.10 on): one address has about 28,000 ephemeral ports towards one port.")
 	hold := flag.Duration("hold", 20*time.Second, "How long the flood is held while the good client measures.")
-	fileLimit := flag.Uint64("operator-file-limit", 21000, "Open-file limit (soft and hard) given to the operator process, as the report's pod had.")
+	fileLimit := flag.Uint64("operator-file-limit", 0, "Open-file limit (soft and hard) given to the operator process. 0: 21,000, as the report's pod had, or three quarters of --flood when this process cannot raise its hard file limit that far.")
 	flag.Parse()
-	// This process holds the whole flood: raise its own file limit well
-	// past the operator's (as root the hard limit can be raised too).
-	own := syscall.Rlimit{Cur: uint64(*flood) + 10000, Max: uint64(*flood) + 10000}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &own); err != nil {
-		fmt.Fprintf(os.Stderr, "connbench: cannot raise its own file limit to %d (%v); the flood is bounded by the current one\n", own.Cur, err)
-	}
+	crlog.SetLogger(logr.Discard())
+	*flood, *fileLimit = floodSize(*flood, *fileLimit)
 	if err := run(*bin, *flood, *sources, *fileLimit, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "connbench:", err)
 		os.Exit(1)
 	}
+}
+
+// floodSize raises this process's file limit so that it can hold the whole
+// flood, and fits the flood and the operator's limit under the hard limit
+// when it cannot be raised (a container without CAP_SYS_RESOURCE): the
+// operator's limit must stay below the flood for the limits-off run to
+// reach it, and raising the operator's hard limit needs the same privilege.
+func floodSize(flood int, fileLimit uint64) (int, uint64) {
+	want := flood
+	if want == 0 {
+		want = 26000
+	}
+	own := syscall.Rlimit{Cur: uint64(want) + 10000, Max: uint64(want) + 10000}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &own); err != nil {
+		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &own)
+		own.Cur = own.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &own)
+		if flood == 0 {
+			want = int(own.Max) - 2000
+		}
+		fmt.Fprintf(os.Stderr, "connbench: cannot raise its own file limit past the hard limit %d (%v); flood %d\n", own.Max, err, want)
+	}
+	if fileLimit == 0 {
+		fileLimit = 21000
+		if uint64(want) < fileLimit*5/4 {
+			fileLimit = uint64(want) * 3 / 4
+		}
+	}
+	return want, fileLimit
 }
 
 type result struct {
@@ -61,7 +88,7 @@ type result struct {
 	requests, errors int
 	p50, p99         time.Duration
 	probeFailures    int
-	fds, rss         [3]int // before, during, after (KiB for RSS)
+	fds, rss         [3]int // before, peak during the flood, after (KiB for RSS)
 }
 
 func run(bin string, flood, sources int, fileLimit uint64, hold time.Duration) error {
@@ -172,15 +199,9 @@ func scenario(ctx context.Context, env *devenv.Env, c client.Client, exe, dir, n
 	time.Sleep(2 * time.Second)
 	r.fds[0], r.rss[0] = usage(pid)
 
-	fmt.Fprintln(os.Stderr, "  flooding...")
-	var conns []net.Conn
-	var refused int
-	for i := range sources {
-		held, ko := floodFrom(net.IPv4(127, 0, 0, byte(10+i)), fmt.Sprintf("127.0.0.1:%d", verifyPort), flood/sources)
-		conns, refused = append(conns, held...), refused+ko
-	}
-	r.held, r.refused = len(conns), refused
-	fmt.Fprintf(os.Stderr, "  holding %d connections (%d closed by the server or failed)\n", r.held, r.refused)
+	// The good client, the probe and the sampler run from before the flood
+	// to the end of the hold: with the limits off the harm happens while
+	// the flood is being opened, when the operator reaches its file limit.
 	var (
 		lat     []time.Duration
 		mu      sync.Mutex
@@ -189,48 +210,57 @@ func scenario(ctx context.Context, env *devenv.Env, c client.Client, exe, dir, n
 		stop    = make(chan struct{})
 		wg      sync.WaitGroup
 	)
-	wg.Add(2)
-	go func() { // 50 verifications a second, each on a new connection
-		defer wg.Done()
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
+	every := func(d time.Duration, f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(d)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					f()
+				}
 			}
-			start := time.Now()
-			st, err := get(good, verifyURL, tok)
-			d := time.Since(start)
-			if err != nil || st != 200 {
-				errs.Add(1)
-				continue
-			}
-			mu.Lock()
-			lat = append(lat, d)
-			mu.Unlock()
+		}()
+	}
+	every(20*time.Millisecond, func() { // 50 verifications a second, each on a new connection
+		start := time.Now()
+		st, err := get(good, verifyURL, tok)
+		d := time.Since(start)
+		if err != nil || st != 200 {
+			errs.Add(1)
+			return
 		}
-	}()
-	go func() { // the probe, once a second
-		defer wg.Done()
-		pc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-			if st, err := get(pc, probeURL, ""); err != nil || st != 200 {
-				probeKO.Add(1)
-			}
+		mu.Lock()
+		lat = append(lat, d)
+		mu.Unlock()
+	})
+	pc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	every(time.Second, func() { // the probe, once a second
+		if st, err := get(pc, probeURL, ""); err != nil || st != 200 {
+			probeKO.Add(1)
 		}
-	}()
-	time.Sleep(hold / 2)
-	r.fds[1], r.rss[1] = usage(pid)
-	time.Sleep(hold / 2)
+	})
+	every(250*time.Millisecond, func() { // peak files and RSS
+		fds, rss := usage(pid)
+		mu.Lock()
+		r.fds[1], r.rss[1] = max(r.fds[1], fds), max(r.rss[1], rss)
+		mu.Unlock()
+	})
+
+	fmt.Fprintln(os.Stderr, "  flooding...")
+	var conns []net.Conn
+	var refused int
+	for i := range sources {
+		held, ko := floodFrom(net.IPv4(127, 0, 0, byte(10+i)), fmt.Sprintf("127.0.0.1:%d", verifyPort), flood/sources)
+		conns, refused = append(conns, held...), refused+ko
+	}
+	r.held, r.refused = len(conns), refused
+	fmt.Fprintf(os.Stderr, "  holding %d connections (%d closed by the server or failed) for %s\n", r.held, r.refused, hold)
+	time.Sleep(hold)
 	close(stop)
 	wg.Wait()
 	for _, c := range conns {
@@ -365,12 +395,17 @@ func report(w io.Writer, rs []result, flood, sources int, fileLimit uint64, hold
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(w, "## Connection flood (issue 20)\n\nWritten by `make bench-connections` (hack/connbench) on %s, in %s; load average when written: %s.\n\n",
 		started.UTC().Format("2006-01-02T15:04Z"), time.Since(started).Round(time.Second), strings.Join(strings.Fields(string(load))[:3], " "))
-	fmt.Fprintf(w, "%d addresses (127.0.0.10 on) open up to %d keep-alive connections in all to the verify port, one request each, and hold them %s; the operator's file limit is %d (soft and hard), so with the limits off the flood reaches it. Meanwhile another address (127.0.0.3) verifies a key 50 times a second, each on a new connection, and the readiness probe is asked once a second. Process figures from /proc: open files, RSS.\n\n", sources, flood, hold, fileLimit)
-	fmt.Fprintln(w, "| scenario | flood connections held | closed at once or failed | good client: requests | errors | p50 | p99 | probe failures | open files before / during / after | RSS MiB before / during / after |")
+	fmt.Fprintf(w, "%d addresses (127.0.0.10 on) open up to %d keep-alive connections in all to the verify port, one request each, and hold them %s; the operator's file limit is %d (soft and hard), so with the limits off the flood reaches it. From before the flood starts to the end of the hold, another address (127.0.0.3) verifies a key 50 times a second, each on a new connection (5 s timeout), and the readiness probe is asked once a second. Process figures from /proc: open files and RSS before, at their peak (sampled every 250 ms) and 10 s after the flood closed. \"Held\" counts the connections that got an answer, which the flooder then keeps open; what the server itself holds is the open-files column.\n\n", sources, flood, hold, fileLimit)
+	fmt.Fprintln(w, "| scenario | flood connections held | closed at once or failed | good client: requests | errors | p50 | p99 | probe failures | open files before / peak / after | RSS MiB before / peak / after |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %s | %s | %d | %d / %d / %d | %.1f / %.1f / %.1f |\n", r.name, r.held, r.refused, r.requests, r.errors,
 			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.probeFailures, r.fds[0], r.fds[1], r.fds[2],
 			float64(r.rss[0])/1024, float64(r.rss[1])/1024, float64(r.rss[2])/1024)
+	}
+	fmt.Fprintln(w)
+	for _, r := range rs {
+		fmt.Fprintf(w, "- %s: the operator's open files peaked at %d of its %d, %d of the good client's %d verifications failed and %d readiness probes; RSS came back to %.0f %% of the way from peak to start.\n",
+			strings.SplitN(r.name, " (", 2)[0], r.fds[1], fileLimit, r.errors, r.requests, r.probeFailures, 100*float64(r.rss[1]-r.rss[2])/float64(max(1, r.rss[1]-r.rss[0])))
 	}
 }
