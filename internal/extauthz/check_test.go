@@ -154,7 +154,7 @@ func TestEveryVerdict(t *testing.T) {
 			if _, ok := h["www-authenticate"]; ok != (c.status == 401) {
 				t.Errorf("www-authenticate present %v with status %d", ok, c.status)
 			}
-			if c.status == 429 && (h["retry-after"] != "1" || h["ratelimit-limit"] != "1" || h["ratelimit-remaining"] != "0") {
+			if c.status == 429 && (h["retry-after"] != "1" || h["ratelimit-policy"] != `"rate";q=1;w=1` || h["ratelimit"] != `"rate";r=0;t=1`) {
 				t.Errorf("rate-limit headers %v", h)
 			}
 		})
@@ -167,7 +167,9 @@ func TestRateLimitHeadersReachTheClient(t *testing.T) {
 		k.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: 10, Burst: 20}
 	})
 	r := f.check(t, check{headers: bearer(tok), source: "192.0.2.1"})
-	want := map[string]string{"ratelimit-limit": "20", "ratelimit-remaining": "19", "ratelimit-reset": "1"}
+	// The IETF draft's fields (verify.RateLimitHeaders): 10/s with a burst
+	// of 20 is 20 per 2 s, 19 left, a token back within a second.
+	want := map[string]string{"ratelimit-policy": `"rate";q=20;w=2`, "ratelimit": `"rate";r=19;t=1`}
 	if got := headerMap(r.GetOkResponse().GetResponseHeadersToAdd()); !mapsEqual(got, want) {
 		t.Fatalf("response headers %v, want %v", got, want)
 	}

@@ -284,7 +284,23 @@ http {
       proxy_set_header X-ApiKey-Permissions $apikey_permissions;
       proxy_set_header Authorization "";
       proxy_set_header X-API-Key "";
+      auth_request_set $apikey_code $upstream_http_x_apikey_code;
+      auth_request_set $apikey_ratelimit_policy $upstream_http_ratelimit_policy;
+      auth_request_set $apikey_ratelimit $upstream_http_ratelimit;
+      auth_request_set $apikey_retry_after $upstream_http_retry_after;
+      add_header RateLimit-Policy $apikey_ratelimit_policy always;
+      add_header RateLimit $apikey_ratelimit always;
+      error_page 500 = @apikey_refused;
       proxy_pass http://{{.Backend}};
+    }
+    location @apikey_refused {
+      add_header RateLimit-Policy $apikey_ratelimit_policy always;
+      add_header RateLimit $apikey_ratelimit always;
+      add_header Retry-After $apikey_retry_after always;
+      if ($apikey_code = RateLimited) {
+        return 429;
+      }
+      return 500;
     }
     location = /_apikey_auth {
       internal;
@@ -326,14 +342,19 @@ http://{{.Listen}} {
 			header_up -X-Api-Key
 		}
 	}
-	handle {
+	route {
 		forward_auth {{.Verify}} {
 			uri /v1/auth?namespace={{.Namespace}}&permission=invoices:read
-			copy_headers X-ApiKey-Namespace X-ApiKey-Name X-ApiKey-Permissions
+			copy_headers X-ApiKey-Namespace X-ApiKey-Name X-ApiKey-Permissions RateLimit RateLimit-Policy
 		}
+		@ratelimited header_regexp RateLimit ^"
+		header @ratelimited RateLimit {http.request.header.RateLimit}
+		header @ratelimited RateLimit-Policy {http.request.header.RateLimit-Policy}
 		reverse_proxy {{.Backend}} {
 			header_up -Authorization
 			header_up -X-Api-Key
+			header_up -RateLimit
+			header_up -RateLimit-Policy
 		}
 	}
 }

@@ -128,6 +128,9 @@ type verifyResponse struct {
 	ExpiresAt   *time.Time     `json:"expiresAt,omitempty"`
 	RateLimit   *rateLimitJSON `json:"ratelimit,omitempty"`
 	Quota       *quotaJSON     `json:"quota,omitempty"`
+	// RetryAfter is set with RateLimited: the whole seconds (at least 1)
+	// forward-auth would put in Retry-After.
+	RetryAfter int `json:"retryAfter,omitempty"`
 }
 
 // quotaJSON: limit and remaining verifications of the key's quota, and
@@ -190,7 +193,9 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	if s.proxies.trusted(peer) {
 		req.Source = req.IP
 	}
-	s.answerVerify(w, http.StatusOK, responseOf(s.verifier.Verify(&req)))
+	res := s.verifier.Verify(&req)
+	PolicyHeaders(res, w.Header().Set)
+	s.answerVerify(w, http.StatusOK, responseOf(res))
 }
 
 func responseOf(res Result) verifyResponse {
@@ -204,6 +209,9 @@ func responseOf(res Result) verifyResponse {
 			reset := max(0, ceilSeconds(time.Until(q.NextRefill)))
 			out.Quota.Reset = &reset
 		}
+	}
+	if res.Code == RateLimited {
+		out.RetryAfter = retrySeconds(res.RetryAfter)
 	}
 	if !out.Valid {
 		// Only a valid key's holder learns whose key it is.
@@ -262,20 +270,6 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 
 func setRateLimitHeaders(h http.Header, res Result) {
 	RateLimitHeaders(res, h.Set)
-}
-
-// RateLimitHeaders sets the answer's Retry-After (with RateLimited) and
-// RateLimit-Limit, -Remaining and -Reset (for a key with a rate limit),
-// in whole seconds.
-func RateLimitHeaders(res Result, set func(name, value string)) {
-	if res.Code == RateLimited || (res.Code == QuotaExceeded && res.RetryAfter > 0) {
-		set("Retry-After", strconv.Itoa(max(1, ceilSeconds(res.RetryAfter))))
-	}
-	if rl := res.RateLimit; rl.Limit > 0 {
-		set("RateLimit-Limit", strconv.Itoa(rl.Limit))
-		set("RateLimit-Remaining", strconv.Itoa(rl.Remaining))
-		set("RateLimit-Reset", strconv.Itoa(ceilSeconds(rl.Reset)))
-	}
 }
 
 // DefaultKeyHeaders are where a gateway request carries its key, in the
