@@ -77,6 +77,17 @@ shared_rps=$(rps "$redis_url" -H "Authorization: Bearer $redis_tok")
 read -r shared_p50 shared_p99 <<<"$(latency "$redis_url" "$shared_rps" -H "Authorization: Bearer $redis_tok")"
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 
+echo "HTTP: forward-auth with the rate limit in Redis, leases off..." >&2
+"$tmp/verifybench" -keys 10000 -token-file "$tmp/token-nolease" -redis -redis-leases=false >"$tmp/addrs-nolease" &
+pid=$!
+for _ in $(seq 100); do [ -s "$tmp/addrs-nolease" ] && [ -s "$tmp/token-nolease" ] && break; sleep 0.1; done
+read -r _ nolease_kv <"$tmp/addrs-nolease"
+nolease_tok=$(cat "$tmp/token-nolease")
+nolease_url="http://${nolease_kv#auth=}/v1/auth?namespace=bench&permission=invoices:read"
+nolease_rps=$(rps "$nolease_url" -H "Authorization: Bearer $nolease_tok")
+read -r nolease_p50 nolease_p99 <<<"$(latency "$nolease_url" "$nolease_rps" -H "Authorization: Bearer $nolease_tok")"
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+
 echo "accuracy: one key's limit across 2 and 3 verify servers sharing Redis..." >&2
 go test ./internal/limits/ -run 'TestClusterWideRateLimit' -count=1 -v -timeout 5m | grep -E 'allowed, want' | sed 's/^ *cluster_test.go:[0-9]*: //' >"$tmp/accuracy.txt"
 
@@ -169,15 +180,21 @@ fi
 	echo "|---|---|---|---|"
 	echo "| net/http hello-world | $hello_rps | $hello_p50 | $hello_p99 |"
 	echo "| forward-auth /v1/auth | $auth_rps | $auth_p50 | $auth_p99 |"
-	echo "| forward-auth /v1/auth, rate limit in Redis | $shared_rps | $shared_p50 | $shared_p99 |"
+	echo "| forward-auth /v1/auth, rate limit in Redis (leases, the default) | $shared_rps | $shared_p50 | $shared_p99 |"
+	echo "| forward-auth /v1/auth, rate limit in Redis, leases off (one round trip each) | $nolease_rps | $nolease_p50 | $nolease_p99 |"
 	echo
 	echo "Ratio forward-auth / hello-world: **$(awk -v a="$auth_rps" -v h="$hello_rps" 'BEGIN {printf "%.2f", a/h}')**;"
-	echo "with the rate limit in Redis (target ≥ 0.5): **$(awk -v a="$shared_rps" -v h="$hello_rps" 'BEGIN {printf "%.2f", a/h}')**"
+	echo "with the rate limit in Redis (target ≥ 0.5): **$(awk -v a="$shared_rps" -v h="$hello_rps" 'BEGIN {printf "%.2f", a/h}')**;"
+	echo "in Redis with leases off: **$(awk -v a="$nolease_rps" -v h="$hello_rps" 'BEGIN {printf "%.2f", a/h}')**"
 	echo
-	echo "The key has a rate limit it never reaches (a million a second), so every"
-	echo "verification takes from it: in the process (second row), or in a"
-	echo "redis-server on the same loopback and cores with one EVALSHA round trip"
-	echo "(third row, \`verifybench -redis\`, what \`--limits-redis-url\` does)."
+	echo "The key has a rate limit it never reaches (a million a second, burst a"
+	echo "million), so every verification takes from it: in the process (second row),"
+	echo "or in a redis-server on the same loopback and cores (\`verifybench -redis\`,"
+	echo "what \`--limits-redis-url\` does). With leases (third row) the replica takes"
+	echo "up to 256 requests of this busy key per EVALSHA and serves the next"
+	echo "verifications from them (docs/limits.md, \"Leases\"); with leases off (fourth"
+	echo "row, \`--limits-redis-leases=false\`, and what every key whose burst is under"
+	echo "20 costs) each verification is one EVALSHA round trip."
 	echo
 	echo "Latency: hey with 8 workers held at half of each server's saturating rate."
 	echo

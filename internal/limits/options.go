@@ -40,6 +40,10 @@ type Options struct {
 	// RedisTimeout bounds every call to Redis, connecting included: a
 	// verification never waits longer for its limit.
 	RedisTimeout time.Duration
+	// RedisLeases lets a replica take several requests of a busy limit
+	// from Redis in one call (docs/limits.md, "Leases"); off, every
+	// verification of a limited key is one call.
+	RedisLeases bool
 	// VerifyService is namespace/name of the Service in front of the
 	// verify replicas: each replica counts its ready EndpointSlice
 	// endpoints and enforces 1/n of every limit while limits are not
@@ -50,7 +54,7 @@ type Options struct {
 
 // NewOptions returns the defaults: no Redis, a 50ms timeout when set.
 func NewOptions() *Options {
-	return &Options{RedisTimeout: 50 * time.Millisecond}
+	return &Options{RedisTimeout: 50 * time.Millisecond, RedisLeases: true}
 }
 
 // AddFlags binds the options to a flag set.
@@ -63,6 +67,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.RedisTLSKeyFile, "limits-redis-tls-key-file", o.RedisTLSKeyFile, "PEM private key of --limits-redis-tls-cert-file.")
 	fs.StringVar(&o.RedisTLSServerName, "limits-redis-tls-server-name", o.RedisTLSServerName, "Name checked in the Redis server's certificate; default: the URL's host.")
 	fs.StringVar(&o.VerifyService, "limits-verify-service", o.VerifyService, "namespace/name (or name, in the Pod's own namespace) of the Service in front of the verify replicas (the chart and config/default set it). Each replica counts the Service's ready endpoints (EndpointSlices; needs list and watch on endpointslices in that namespace) and, while limits are not shared through Redis, enforces its share of each limit: the limit divided by that count. Unset: each replica enforces the whole limit (exact with one replica, as in make run).")
+	fs.BoolVar(&o.RedisLeases, "limits-redis-leases", o.RedisLeases, "Let a verify replica take up to a tenth of a busy key's burst (at most 256 requests) from Redis in one call and serve the next verifications from it for up to 100ms: a hot key costs a fraction of a round trip per verification, and the limit holds within a lease per replica (docs/limits.md). Limits with a burst under 20 never lease. false: one Redis call per verification.")
 	fs.DurationVar(&o.RedisTimeout, "limits-redis-timeout", o.RedisTimeout, "Longest a verification waits for Redis (connecting included). Past it, the verify replica falls back to its own share of the limit and probes Redis every second until it answers.")
 }
 

@@ -23,6 +23,7 @@ import (
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/devenv"
+	"github.com/apikey-operator/apikey-operator/internal/limits/limitstest"
 	"github.com/apikey-operator/apikey-operator/internal/monitoring"
 	"github.com/apikey-operator/apikey-operator/internal/operator"
 	"github.com/apikey-operator/apikey-operator/internal/testkit"
@@ -80,6 +81,9 @@ func scrapeOperator(t *testing.T) map[string]bool {
 	// its expiry is one of the metrics the alerts use.
 	o.Webhook.Disable, o.Webhook.Host, o.Webhook.Port = false, "127.0.0.1", webhookPort
 	o.Webhook.CertDir = certDir(t, env)
+	// Shared rate limits in a real redis-server: the limiter's metrics
+	// (apikey_limits_fallback, which an alert uses) exist only with one.
+	o.Limits.RedisURL = limitstest.StartRedis(t).URL()
 	if err := o.Validate(operator.AllInOne); err != nil {
 		t.Fatal(err)
 	}

@@ -346,6 +346,11 @@ func (o *Options) limits(op *Operator) (limits.Provider, quota.Provider, error) 
 	if err := op.Add(shared); err != nil {
 		return nil, nil, err
 	}
+	// /readyz/limits-redis says whether this replica's limits are shared;
+	// the whole /readyz stays ready while Redis is down (see ReadyzCheck).
+	if err := op.AddReadyzCheck(limits.ReadyzCheckName, shared.ReadyzCheck); err != nil {
+		return nil, nil, err
+	}
 	quotas, err := quota.NewShared(shared, local.Replicas, reg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("shared quotas: %w", err)
