@@ -149,3 +149,65 @@ func TestConsumerVerifyAllocatesNothing(t *testing.T) {
 		t.Fatalf("Verify allocates %.1f times per call", n)
 	}
 }
+
+// TestConsumerAndKeyPolicyHeaders: a key counted against its own limit
+// and its consumer's states both policies in RateLimit-Policy (its own
+// first, under distinct names) and, in RateLimit, the one nearer to
+// refusing; a key of the consumer without a limit of its own states the
+// consumer's alone. The clock stands still.
+func TestConsumerAndKeyPolicyHeaders(t *testing.T) {
+	f := newFixture(t)
+	tok, b := mint(t), mint(t)
+	// The consumer: 10/s, burst 5 (q=10;w=1); the key: 1/s, burst 3
+	// (q=3;w=3).
+	f.ix.SetConsumer(consumerNamed("ns", "acme", 10, 5))
+	f.ix.SetKey(apiKey("ns", "k", tok, ofConsumer("acme"), func(k *keysv1.ApiKey) {
+		k.Spec.RateLimit = &keysv1.RateLimitSpec{RequestsPerSecond: 1, Burst: 3}
+	}))
+	f.ix.SetKey(apiKey("ns", "b", b, ofConsumer("acme")))
+	call := func(tok string) *httptest.ResponseRecorder {
+		return f.auth("192.0.2.1:1", "/v1/auth?namespace=ns", map[string]string{"Authorization": "Bearer " + tok})
+	}
+	both := `"rate";q=3;w=3, "consumer";q=10;w=1`
+	check := func(step string, w *httptest.ResponseRecorder, code int, policy, limit string) {
+		t.Helper()
+		h := w.Header()
+		if w.Code != code || h.Get(PolicyHeader) != policy || h.Get(RateLimitHeader) != limit {
+			t.Fatalf("%s: %d, RateLimit-Policy %q, RateLimit %q; want %d, %q, %q", step, w.Code,
+				h.Get(PolicyHeader), h.Get(RateLimitHeader), code, policy, limit)
+		}
+		for _, v := range []string{h.Get(PolicyHeader), h.Get(RateLimitHeader)} {
+			if !sfList.MatchString(v) {
+				t.Errorf("%s: %q is not a Structured Field List of the draft's shape", step, v)
+			}
+		}
+	}
+	// Own 2 left, consumer 4: the key's own limit binds.
+	check("first", call(tok), 200, both, `"rate";r=2;t=1`)
+	// The consumer's other key, without a limit of its own, takes 3.
+	check("other key", call(b), 200, `"consumer";q=10;w=1`, `"consumer";r=3;t=1`)
+	call(b)
+	call(b)
+	// Own 1 left, consumer 0: the consumer's limit binds. The JSON
+	// verify answer carries the same fields, and its body the binding
+	// limit's figures.
+	r := httptest.NewRequest(http.MethodPost, "/v1/keys/verify", strings.NewReader(`{"key":"`+tok+`","namespaces":["ns"]}`))
+	r.RemoteAddr = "192.0.2.1:1"
+	rec := httptest.NewRecorder()
+	f.srv.Handler().ServeHTTP(rec, r)
+	check("consumer drained (JSON verify)", rec, 200, both, `"consumer";r=0;t=1`)
+	var out verifyResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Code != "Valid" || out.RateLimit == nil || out.RateLimit.Limit != 5 || out.RateLimit.Remaining != 0 {
+		t.Fatalf("JSON verify: %s", rec.Body)
+	}
+	// Own 0 left (a request the consumer refuses has spent one of the
+	// key's own), consumer refuses.
+	w := call(tok)
+	check("consumer refuses", w, 429, both, `"consumer";r=0;t=1`)
+	if w.Header().Get(RetryAfterHeader) != "1" {
+		t.Fatalf("consumer refuses: Retry-After %q", w.Header().Get(RetryAfterHeader))
+	}
+	// The key's own limit refuses before the consumer's is counted: only
+	// its own policy is stated.
+	check("own refuses", call(tok), 429, `"rate";q=3;w=3`, `"rate";r=0;t=1`)
+}

@@ -65,8 +65,14 @@ type Result struct {
 	// key. Callers show its identity only when Code is Valid.
 	Key *Key
 	// RateLimit is the key's bucket after this verification; Limit is 0
-	// when the key has no rate limit or was refused before it.
-	RateLimit RateLimit
+	// when the key has no rate limit or was refused before it. For a key
+	// of an ApiConsumer counted against both its own limit and the
+	// consumer's, it is the one nearer to refusing (what the client can
+	// count on; ConsumerNearer tells which) and FartherRate the other,
+	// so that RateLimit-Policy can state both.
+	RateLimit      RateLimit
+	FartherRate    RateLimit
+	ConsumerNearer bool
 	// Quota is the key's quota after this verification; Limit is 0 when
 	// the key has none or was refused before it was counted.
 	Quota Quota
@@ -158,7 +164,9 @@ func (v *Verifier) judge(req *Request, k *Key, at int64) Result {
 		// The answer's rate-limit figures are those of the limit nearer
 		// to refusing: what the client can count on.
 		if !allowed || res.RateLimit.Limit == 0 || st.Remaining < res.RateLimit.Remaining {
-			res.RateLimit = st
+			res.RateLimit, res.FartherRate, res.ConsumerNearer = st, res.RateLimit, true
+		} else {
+			res.FartherRate = st
 		}
 		if !allowed {
 			res.Code, res.RetryAfter = RateLimited, st.RetryAfter

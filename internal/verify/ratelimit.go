@@ -15,6 +15,13 @@ import (
 //	RateLimit-Policy: "rate";q=100;w=10
 //	RateLimit: "rate";r=42;t=6
 //
+// A key of an ApiConsumer counted against both its own limit and the
+// consumer's states both policies, and RateLimit only the one nearer to
+// refusing (the limit that binds):
+//
+//	RateLimit-Policy: "rate";q=100;w=10, "consumer";q=1000;w=10
+//	RateLimit: "consumer";r=3;t=1
+//
 // They replace the RateLimit-Limit, -Remaining and -Reset fields of the
 // draft's earlier revisions, which this server sent before.
 const (
@@ -24,10 +31,12 @@ const (
 )
 
 // RatePolicy names a key's rate limit (spec.rateLimit) in the headers,
-// QuotaPolicy its quota (spec.quota).
+// ConsumerPolicy the rate limit of its ApiConsumer, which all the
+// consumer's keys share, and QuotaPolicy its quota (spec.quota).
 const (
-	RatePolicy  = "rate"
-	QuotaPolicy = "quota"
+	RatePolicy     = "rate"
+	ConsumerPolicy = "consumer"
+	QuotaPolicy    = "quota"
 )
 
 // maxPolicies bounds the policies of one answer; Policies fills a buffer
@@ -50,6 +59,11 @@ type Policy struct {
 	// that; a negative Reset leaves t out.
 	Remaining int64
 	Reset     time.Duration
+	// PolicyOnly lists the policy in RateLimit-Policy but not in
+	// RateLimit: of a key's own rate limit and its consumer's, RateLimit
+	// reports only the one nearer to refusing, so a client reading the
+	// field's first rate item reads the limit that binds.
+	PolicyOnly bool
 }
 
 // Policies appends the limits res was counted against to dst, in the
@@ -59,7 +73,23 @@ type Policy struct {
 // (forward-auth, the JSON verify answer, gRPC ext_authz) carries it.
 func (res *Result) Policies(dst []Policy) []Policy {
 	if rl := res.RateLimit; rl.Limit > 0 {
-		dst = append(dst, ratePolicy(rl))
+		// The key's own limit comes first, the consumer's second,
+		// whichever of them is nearer to refusing.
+		near, far := RatePolicy, ConsumerPolicy
+		if res.ConsumerNearer {
+			near, far = far, near
+		}
+		p := ratePolicy(near, rl)
+		if fr := res.FartherRate; fr.Limit > 0 {
+			o := ratePolicy(far, fr)
+			o.PolicyOnly = true
+			if res.ConsumerNearer {
+				p, o = o, p
+			}
+			dst = append(dst, p)
+			p = o
+		}
+		dst = append(dst, p)
 	}
 	if q := res.Quota; q.Limit > 0 {
 		dst = append(dst, quotaPolicy(&q))
@@ -89,8 +119,8 @@ func quotaPolicy(q *Quota) Policy {
 // t is the time until the bucket is full again while requests remain, and
 // the time until the next request is allowed when none does (r=0): then
 // it equals Retry-After, which the draft says should not end before t.
-func ratePolicy(rl RateLimit) Policy {
-	p := Policy{Name: RatePolicy, Quota: int64(rl.Limit), Remaining: int64(max(rl.Remaining, 0))}
+func ratePolicy(name string, rl RateLimit) Policy {
+	p := Policy{Name: name, Quota: int64(rl.Limit), Remaining: int64(max(rl.Remaining, 0))}
 	if rl.Window > 0 {
 		w := max(time.Second, ceilDuration(rl.Window))
 		p.Window = w
@@ -139,19 +169,25 @@ func PolicyHeaders(res Result, set func(name, value string)) {
 }
 
 // FormatPolicies serialises policies as the RateLimit-Policy and
-// RateLimit field values.
+// RateLimit field values (RateLimit without the PolicyOnly ones).
 func FormatPolicies(ps []Policy) (policy, limit string) {
-	var pb, lb [128]byte
+	var pb, lb [160]byte
 	p, l := pb[:0], lb[:0]
 	for i, x := range ps {
 		if i > 0 {
-			p, l = append(p, ", "...), append(l, ", "...)
+			p = append(p, ", "...)
 		}
 		p = append(append(append(p, '"'), x.Name...), `";q=`...)
 		p = strconv.AppendInt(p, x.Quota, 10)
 		if x.Window > 0 {
 			p = append(p, ";w="...)
 			p = strconv.AppendInt(p, int64(ceilSeconds(x.Window)), 10)
+		}
+		if x.PolicyOnly {
+			continue
+		}
+		if len(l) > 0 {
+			l = append(l, ", "...)
 		}
 		l = append(append(append(l, '"'), x.Name...), `";r=`...)
 		l = strconv.AppendInt(l, x.Remaining, 10)
