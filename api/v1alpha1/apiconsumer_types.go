@@ -27,6 +27,14 @@ type ApiConsumerSpec struct {
 	// spec.rateLimit applies as well: a request must pass both.
 	// +optional
 	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
+
+	// quota bounds the successful verifications of all the consumer's
+	// keys together, in total or per refill (docs/limits.md): every
+	// ApiKey whose spec.consumerRef names this consumer spends from the
+	// same quota. A key's own spec.quota applies as well. status.quota
+	// shows what remains.
+	// +optional
+	Quota *QuotaSpec `json:"quota,omitempty"`
 }
 
 // ApiConsumerStatus is what the operator observed of a consumer.
@@ -47,13 +55,19 @@ type ApiConsumerStatus struct {
 	// spec.consumerRef names the consumer.
 	// +optional
 	Keys int32 `json:"keys"`
+
+	// quota is what remains of spec.quota, as the verify servers counted
+	// it; written by them in batches (about once a minute), so it may
+	// trail the true count by that much.
+	// +optional
+	Quota *QuotaStatus `json:"quota,omitempty"`
 }
 
 // ApiConsumer is one consumer of APIs (a customer, a team, an
 // application) whose ApiKeys, in the same namespace, share its rate
-// limit: an ApiKey joins it through spec.consumerRef, and verifications
-// name the consumer (X-ApiKey-Consumer, "consumer" in the JSON answer and
-// ApiKeyReview status).
+// limit and quota: an ApiKey joins it through spec.consumerRef, and
+// verifications name the consumer (X-ApiKey-Consumer, "consumer" in the
+// JSON answer and ApiKeyReview status).
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=akc,categories=apikeys
@@ -61,6 +75,7 @@ type ApiConsumerStatus struct {
 // +kubebuilder:printcolumn:name="Keys",type=integer,JSONPath=`.status.keys`
 // +kubebuilder:printcolumn:name="Rate",type=integer,JSONPath=`.spec.rateLimit.requestsPerSecond`
 // +kubebuilder:printcolumn:name="Burst",type=integer,priority=1,JSONPath=`.spec.rateLimit.burst`
+// +kubebuilder:printcolumn:name="Quota Left",type=integer,priority=1,JSONPath=`.status.quota.remaining`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ApiConsumer struct {

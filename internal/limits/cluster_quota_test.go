@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keysv1 "github.com/apikey-operator/apikey-operator/api/v1alpha1"
 	"github.com/apikey-operator/apikey-operator/internal/limits"
@@ -28,10 +29,10 @@ import (
 
 // startQuotaReplicas starts n verify servers wired as operator.Build wires
 // them with --limits-redis-url: one limits.Shared each and the quota
-// provider over it. Each holds the key tok (shop/metered) with quota q and
-// no rate limit, so only the quota refuses. It returns their forward-auth
-// URLs.
-func startQuotaReplicas(t *testing.T, n int, redisURL, tok string, q keysv1.QuotaSpec) []string {
+// provider over it. load fills each one's index (namespace shop) with
+// keys and consumers that have a quota and no rate limit, so only the
+// quota refuses. It returns their forward-auth URLs.
+func startQuotaReplicas(t *testing.T, n int, redisURL string, load func(*verify.Index)) []string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -54,9 +55,7 @@ func startQuotaReplicas(t *testing.T, n int, redisURL, tok string, q keysv1.Quot
 		// The quota provider before the key: a key's counter comes
 		// from the provider the index has when the key is set.
 		ix := verify.NewIndexWithLimits(shared).WithQuotas(quotas)
-		ix.SetKey(testkit.IssuedKey("shop", "metered", tok, time.Now().Add(time.Hour), func(k *keysv1.ApiKey) {
-			k.Spec.Quota = &q
-		}))
+		load(ix)
 		o := verify.NewOptions()
 		o.FailureRate = 0
 		srv, err := verify.NewServerFromIndex(o, ix, verify.Deps{Registerer: reg, Log: &logr.Logger{}})
@@ -76,17 +75,18 @@ func startQuotaReplicas(t *testing.T, n int, redisURL, tok string, q keysv1.Quot
 }
 
 // spend sends each server perClient forward-auth requests from each of
-// four concurrent clients and counts the answers by kind: 200, and 429
+// four concurrent clients, the clients taking turns with toks, and counts the answers by kind: 200, and 429
 // with the quota's own code. Anything else fails the test: past its quota
 // a key is refused as QuotaExceeded, never as rate limited or an error.
-func spend(t *testing.T, urls []string, tok string, perClient int) (ok, exceeded int) {
+func spend(t *testing.T, urls []string, toks []string, perClient int) (ok, exceeded int) {
 	t.Helper()
 	var okN, exN atomic.Int64
 	var mu sync.Mutex
 	var other []string
 	var wg sync.WaitGroup
 	for _, u := range urls {
-		for range 4 {
+		for j := range 4 {
+			tok := toks[j%len(toks)]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -138,10 +138,14 @@ func TestClusterWideQuota(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			urls := startQuotaReplicas(t, n, r.URL(), tok, keysv1.QuotaSpec{Limit: m})
+			urls := startQuotaReplicas(t, n, r.URL(), func(ix *verify.Index) {
+				ix.SetKey(testkit.IssuedKey("shop", "metered", tok, time.Now().Add(time.Hour), func(k *keysv1.ApiKey) {
+					k.Spec.Quota = &keysv1.QuotaSpec{Limit: m}
+				}))
+			})
 			// 4 clients per server, 40 requests each: at least 320 in
 			// all, more than twice the quota, 12 to 16 in flight at once.
-			ok, exceeded := spend(t, urls, tok, 40)
+			ok, exceeded := spend(t, urls, []string{tok}, 40)
 			t.Logf("%d servers: %d allowed, %d QuotaExceeded", n, ok, exceeded)
 			if ok != m {
 				t.Fatalf("%d verifications allowed across %d servers, want exactly the quota, %d", ok, n, m)
@@ -150,9 +154,45 @@ func TestClusterWideQuota(t *testing.T) {
 				t.Fatalf("%d answers, want %d", ok+exceeded, n*4*40)
 			}
 			// Spent is spent: a second round finds nothing left on any server.
-			if ok, _ := spend(t, urls, tok, 5); ok != 0 {
+			if ok, _ := spend(t, urls, []string{tok}, 5); ok != 0 {
 				t.Fatalf("%d more allowed after the quota was spent", ok)
 			}
 		})
+	}
+}
+
+// An ApiConsumer's quota is one count for all its keys across the verify
+// servers: two keys of one consumer, requests racing on three servers,
+// exactly M pass in all.
+func TestClusterWideConsumerQuota(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	const m = 120
+	r := limitstest.StartRedis(t)
+	a, err := token.Mint("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := token.Mint("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := startQuotaReplicas(t, 3, r.URL(), func(ix *verify.Index) {
+		ix.SetConsumer(&keysv1.ApiConsumer{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "acme", UID: "acme-1"},
+			Spec: keysv1.ApiConsumerSpec{Quota: &keysv1.QuotaSpec{Limit: m}}})
+		for name, tok := range map[string]string{"a": a, "b": b} {
+			ix.SetKey(testkit.IssuedKey("shop", name, tok, time.Now().Add(time.Hour), func(k *keysv1.ApiKey) {
+				k.Spec.ConsumerRef = &keysv1.ConsumerReference{Name: "acme"}
+			}))
+		}
+	})
+	ok, exceeded := spend(t, urls, []string{a, b}, 40)
+	t.Logf("3 servers, 2 keys: %d allowed, %d QuotaExceeded", ok, exceeded)
+	if ok != m || ok+exceeded != 3*4*40 {
+		t.Fatalf("%d allowed and %d refused across 3 servers and 2 keys, want exactly the consumer's quota, %d, of %d", ok, exceeded, m, 3*4*40)
+	}
+	if ok, _ := spend(t, urls, []string{b, a}, 5); ok != 0 {
+		t.Fatalf("%d more allowed after the consumer's quota was spent", ok)
 	}
 }

@@ -23,10 +23,11 @@ const (
 	IPNotAllowed
 	MissingPermission
 	RateLimited
-	// QuotaExceeded: the key's quota (spec.quota) is spent until its next
-	// refill, or for good without one.
+	// QuotaExceeded: the key's quota (spec.quota), or its consumer's, is
+	// spent until its next refill, or for good without one.
 	QuotaExceeded
-	// QuotaUnavailable: the key has a quota this server cannot count
+	// QuotaUnavailable: the key or its consumer has a quota this server
+	// cannot count
 	// exactly (no Redis and several verify replicas), so it refuses
 	// rather than let the quota be spent once per replica.
 	QuotaUnavailable

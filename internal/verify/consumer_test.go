@@ -211,3 +211,98 @@ func TestConsumerAndKeyPolicyHeaders(t *testing.T) {
 	// its own policy is stated.
 	check("own refuses", call(tok), 429, `"rate";q=3;w=3`, `"rate";r=0;t=1`)
 }
+
+func withConsumerQuota(c *keysv1.ApiConsumer, limit int64, uid types.UID) *keysv1.ApiConsumer {
+	c.UID = uid
+	c.Spec.Quota = &keysv1.QuotaSpec{Limit: limit}
+	return c
+}
+
+// TestConsumerSharesQuota: the keys of one consumer spend one quota; a
+// key's own quota applies first, and a key out of its own quota spends
+// nothing of the consumer's; the answers name the consumer's quota as
+// the "consumer-quota" policy and in the JSON answer's consumerQuota; an
+// edit keeps the count, a consumer made again (new UID) starts afresh,
+// and status.quota seeds a new counter.
+func TestConsumerSharesQuota(t *testing.T) {
+	f := newFixture(t)
+	v := f.srv.Verifier()
+	a, b, own, other := mint(t), mint(t), mint(t), mint(t)
+	code := func(tok string) Code { return v.Verify(&Request{AnyNamespace: true, Token: tok}).Code }
+
+	f.ix.SetConsumer(withConsumerQuota(consumerNamed("ns", "acme", 0, 0), 5, "u1"))
+	f.ix.SetKey(apiKey("ns", "a", a, ofConsumer("acme")))
+	f.ix.SetKey(apiKey("ns", "b", b, ofConsumer("acme")))
+	f.ix.SetKey(apiKey("ns", "own", own, ofConsumer("acme"), func(k *keysv1.ApiKey) {
+		k.Spec.Quota = &keysv1.QuotaSpec{Limit: 1}
+	}))
+	f.ix.SetKey(apiKey("ns", "other", other))
+
+	// own: 1 of its own, then refused by its own quota, spending nothing
+	// more of the consumer's (4 left).
+	if got := code(own); got != Valid {
+		t.Fatalf("own 1: %s", got)
+	}
+	res := v.Verify(&Request{AnyNamespace: true, Token: own})
+	if res.Code != QuotaExceeded || res.ConsumerQuota.Limit != 0 {
+		t.Fatalf("own 2: %s, consumer quota counted %+v; want QuotaExceeded by its own quota alone", res.Code, res.ConsumerQuota)
+	}
+	var allowed int
+	for range 4 {
+		for _, tok := range []string{a, b} {
+			if code(tok) == Valid {
+				allowed++
+			}
+		}
+	}
+	if allowed != 4 {
+		t.Fatalf("a and b got %d of the consumer's remaining 4", allowed)
+	}
+	w := f.auth("192.0.2.1:1", "/v1/auth?namespace=ns", map[string]string{"Authorization": "Bearer " + a})
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("X-Apikey-Code") != "QuotaExceeded" ||
+		w.Header().Get(PolicyHeader) != `"consumer-quota";q=5` || w.Header().Get(RateLimitHeader) != `"consumer-quota";r=0` {
+		t.Fatalf("exhausted consumer quota: %d %q, RateLimit-Policy %q, RateLimit %q", w.Code, w.Header().Get("X-Apikey-Code"),
+			w.Header().Get(PolicyHeader), w.Header().Get(RateLimitHeader))
+	}
+	if got := code(other); got != Valid {
+		t.Fatalf("a key outside the consumer: %s", got)
+	}
+
+	// An edit that keeps the quota keeps the count.
+	c := withConsumerQuota(consumerNamed("ns", "acme", 0, 0), 5, "u1")
+	c.Spec.Description = "edited"
+	f.ix.SetConsumer(c)
+	if got := code(b); got != QuotaExceeded {
+		t.Fatalf("an edit refilled the consumer's quota: %s", got)
+	}
+	// A higher limit keeps what was used: 2 more.
+	f.ix.SetConsumer(withConsumerQuota(consumerNamed("ns", "acme", 0, 0), 7, "u1"))
+	r := httptest.NewRequest(http.MethodPost, "/v1/keys/verify", strings.NewReader(`{"key":"`+a+`","namespaces":["ns"]}`))
+	r.RemoteAddr = "192.0.2.1:1"
+	rec := httptest.NewRecorder()
+	f.srv.Handler().ServeHTTP(rec, r)
+	var out verifyResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Code != "Valid" || out.ConsumerQuota == nil ||
+		out.ConsumerQuota.Limit != 7 || out.ConsumerQuota.Remaining != 1 || out.Quota != nil {
+		t.Fatalf("raised limit, JSON verify: %s", rec.Body)
+	}
+	// The same consumer made again is a new one: a full quota, unless
+	// its status says otherwise (a replica starting next to others).
+	f.ix.SetConsumer(withConsumerQuota(consumerNamed("ns", "acme", 0, 0), 7, "u2"))
+	if got := code(a); got != Valid {
+		t.Fatalf("new consumer: %s", got)
+	}
+	fresh := withConsumerQuota(consumerNamed("ns", "acme", 0, 0), 3, "u3")
+	fresh.Status.Quota = &keysv1.QuotaStatus{Limit: 3, Used: 3, CountedAt: &metav1.Time{Time: t0}}
+	f.ix.SetConsumer(fresh)
+	if got := code(b); got != QuotaExceeded {
+		t.Fatalf("a counter seeded from status.quota (3 of 3 used): %s", got)
+	}
+	// Without a quota, its keys verify freely.
+	f.ix.SetConsumer(consumerNamed("ns", "acme", 0, 0))
+	for range 3 {
+		if got := code(b); got != Valid {
+			t.Fatalf("consumer without a quota: %s", got)
+		}
+	}
+}

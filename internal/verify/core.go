@@ -75,7 +75,9 @@ type Result struct {
 	ConsumerNearer bool
 	// Quota is the key's quota after this verification; Limit is 0 when
 	// the key has none or was refused before it was counted.
-	Quota Quota
+	// ConsumerQuota is its ApiConsumer's, the same way.
+	Quota         Quota
+	ConsumerQuota Quota
 	// RetryAfter is set with RateLimited, and with QuotaExceeded when the
 	// quota refills: when to try again.
 	RetryAfter time.Duration
@@ -173,22 +175,40 @@ func (v *Verifier) judge(req *Request, k *Key, at int64) Result {
 			return res
 		}
 	}
-	// The quota counts successful verifications: it is spent last, once
-	// every other check (the rate limits included) has passed.
+	// The quotas count successful verifications: they are spent last,
+	// once every other check (the rate limits included) has passed; the
+	// key's own first, as for the rate limits, so a key out of its own
+	// quota spends nothing of its consumer's.
 	if k.quota != nil {
-		var v quota.Verdict
-		v, res.Quota = k.quota.Take(at)
-		switch v {
-		case quota.Exceeded:
-			res.Code = QuotaExceeded
-			if !res.Quota.NextRefill.IsZero() {
-				res.RetryAfter = max(time.Second, res.Quota.NextRefill.Sub(time.Unix(0, at)))
-			}
-		case quota.Unavailable:
-			res.Code = QuotaUnavailable
+		var verdict quota.Verdict
+		verdict, res.Quota = k.quota.Take(at)
+		if res.quotaRefused(verdict, &res.Quota, at) {
+			return res
 		}
 	}
+	if k.consumerQuota != nil {
+		var verdict quota.Verdict
+		verdict, res.ConsumerQuota = k.consumerQuota.Take(at)
+		res.quotaRefused(verdict, &res.ConsumerQuota, at)
+	}
 	return res
+}
+
+// quotaRefused turns a quota's refusal into the verdict, with the time of
+// its next refill to retry at.
+func (res *Result) quotaRefused(v quota.Verdict, st *Quota, at int64) bool {
+	switch v {
+	case quota.Exceeded:
+		res.Code = QuotaExceeded
+		if !st.NextRefill.IsZero() {
+			res.RetryAfter = max(time.Second, st.NextRefill.Sub(time.Unix(0, at)))
+		}
+		return true
+	case quota.Unavailable:
+		res.Code = QuotaUnavailable
+		return true
+	}
+	return false
 }
 
 // Charge counts one failed authentication from src against its budget,

@@ -128,6 +128,9 @@ type verifyResponse struct {
 	ExpiresAt   *time.Time     `json:"expiresAt,omitempty"`
 	RateLimit   *rateLimitJSON `json:"ratelimit,omitempty"`
 	Quota       *quotaJSON     `json:"quota,omitempty"`
+	// ConsumerQuota is the quota of the key's ApiConsumer, shared by all
+	// its keys.
+	ConsumerQuota *quotaJSON `json:"consumerQuota,omitempty"`
 	// RetryAfter is set with RateLimited: the whole seconds (at least 1)
 	// forward-auth would put in Retry-After.
 	RetryAfter int `json:"retryAfter,omitempty"`
@@ -198,18 +201,26 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	s.answerVerify(w, http.StatusOK, responseOf(res))
 }
 
+// quotaJSONOf is a quota's part of the JSON answer; nil when it was not
+// counted.
+func quotaJSONOf(q *Quota) *quotaJSON {
+	if q.Limit <= 0 {
+		return nil
+	}
+	out := &quotaJSON{Limit: q.Limit, Remaining: q.Remaining()}
+	if !q.NextRefill.IsZero() {
+		reset := max(0, ceilSeconds(time.Until(q.NextRefill)))
+		out.Reset = &reset
+	}
+	return out
+}
+
 func responseOf(res Result) verifyResponse {
 	out := verifyResponse{Valid: res.Code == Valid, Code: res.Code.String()}
 	if res.RateLimit.Limit > 0 {
 		out.RateLimit = &rateLimitJSON{Limit: res.RateLimit.Limit, Remaining: res.RateLimit.Remaining, Reset: ceilSeconds(res.RateLimit.Reset)}
 	}
-	if q := res.Quota; q.Limit > 0 {
-		out.Quota = &quotaJSON{Limit: q.Limit, Remaining: q.Remaining()}
-		if !q.NextRefill.IsZero() {
-			reset := max(0, ceilSeconds(time.Until(q.NextRefill)))
-			out.Quota.Reset = &reset
-		}
-	}
+	out.Quota, out.ConsumerQuota = quotaJSONOf(&res.Quota), quotaJSONOf(&res.ConsumerQuota)
 	if res.Code == RateLimited {
 		out.RetryAfter = retrySeconds(res.RetryAfter)
 	}

@@ -244,19 +244,45 @@ func unlink(m map[types.NamespacedName]map[types.NamespacedName]struct{}, from, 
 }
 
 // SetConsumer adds or replaces an ApiConsumer and rebuilds its keys. Its
-// Limit is made again only when its rate limit changed, so an edit of
-// its description keeps the count.
+// Limit is made again only when its rate limit changed, and its quota
+// Counter only when its quota or UID did, so an edit of its description
+// keeps the counts; status.quota changing (every flush) only reseeds the
+// counter.
 func (ix *Index) SetConsumer(c *keysv1.ApiConsumer) {
 	id := types.NamespacedName{Namespace: c.Namespace, Name: c.Name}
 	rl := rateOf(c.Spec.RateLimit)
+	q, hasQuota := quota.FromSpec(c.Spec.Quota, c.CreationTimestamp.Time)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if old := ix.consumers[id]; old != nil && old.rateLimit == rl {
-		return
+	old := ix.consumers[id]
+	next := &consumer{rateLimit: rl, uid: c.UID, quotaDef: q}
+	if old != nil && old.rateLimit == rl {
+		next.limit = old.limit
+	} else {
+		next.limit = ix.limiterOf(limits.Subject{Kind: limits.KindConsumer, Namespace: id.Namespace, Name: id.Name}, rl)
 	}
-	ix.consumers[id] = &consumer{rateLimit: rl,
-		limit: ix.limiterOf(limits.Subject{Kind: limits.KindConsumer, Namespace: id.Namespace, Name: id.Name}, rl)}
-	ix.republishConsumer(id)
+	if old != nil && old.quota != nil && hasQuota && old.uid == c.UID && sameQuota(&old.quotaDef, &q) {
+		next.quota = old.quota
+	} else if hasQuota {
+		next.quota = ix.quotas.Counter(quota.Subject{Kind: "ApiConsumer", Namespace: id.Namespace, Name: id.Name, UID: string(c.UID)}, q)
+		// A changed limit or refill keeps what was used (a new UID is a
+		// new consumer, and starts afresh).
+		if old != nil && old.uid == c.UID {
+			if last, ok := lastOf(old.quota); ok {
+				last.Tick = q.Tick(time.Unix(0, last.At))
+				next.quota.Seed(last)
+			}
+		}
+	}
+	if next.quota != nil {
+		if seed, ok := quota.SeedOf(c.Status.Quota, &q); ok {
+			next.quota.Seed(seed)
+		}
+	}
+	ix.consumers[id] = next
+	if old == nil || old.limit != next.limit || old.quota != next.quota {
+		ix.republishConsumer(id)
+	}
 }
 
 // DeleteConsumer removes an ApiConsumer: its keys stop verifying.

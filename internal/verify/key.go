@@ -65,6 +65,9 @@ type Key struct {
 	// consumerLimit is the consumer's rate limit, one Limit shared by
 	// every key of the consumer; nil when it has none.
 	consumerLimit limits.Limit
+	// consumerQuota is the consumer's quota counter, likewise shared;
+	// nil when it has none.
+	consumerQuota quota.Counter
 	use           *usage
 }
 
@@ -169,10 +172,13 @@ func roleFrom(r *keysv1.ApiKeyRole) role {
 }
 
 // consumer is what the index keeps of an ApiConsumer: its rate limit and
-// the one Limit all its keys take from.
+// quota, and the one Limit and quota Counter all its keys take from.
 type consumer struct {
 	rateLimit keysv1.RateLimitSpec // zero: no limit
 	limit     limits.Limit
+	uid       types.UID
+	quotaDef  quota.Quota // Limit 0: no quota
+	quota     quota.Counter
 }
 
 // build makes the Key snapshot of a spec with its role (nil: none, or
@@ -213,7 +219,7 @@ func build(s *spec, r *role, c *consumer, limit limits.Limit, q quota.Counter, u
 	}
 	k.identity = [4][]string{{k.Namespace}, {k.Name}, {k.PermissionsHeader}, {s.consumer}}
 	if c != nil {
-		k.consumerLimit = c.limit
+		k.consumerLimit, k.consumerQuota = c.limit, c.quota
 	}
 	if s.badAllowed {
 		// An impossible block: nothing is inside it.

@@ -116,6 +116,12 @@ type flusher struct {
 	workers  int
 	log      logr.Logger
 	now      func() time.Time
+	// consumers lists the ApiConsumers with a quota, whose status.quota
+	// the flusher writes too (consumerquota.go); nil for none.
+	consumers func() []consumerQuota
+	// consumerFlushed is the count last written of each consumer quota
+	// counter: the flush loop's alone.
+	consumerFlushed map[quota.Counter]quota.State
 }
 
 func (f *flusher) run(ctx context.Context) {
@@ -152,6 +158,7 @@ func (f *flusher) flush(ctx context.Context) {
 	}
 	close(work)
 	wg.Wait()
+	f.flushConsumers(ctx)
 }
 
 // delta is what one replica adds to a key's status in one write.
@@ -208,18 +215,28 @@ const conflictRetries = 5
 
 // apply adds d to the key's status under optimistic concurrency.
 func (f *flusher) apply(ctx context.Context, id types.NamespacedName, d delta) error {
+	key := &keysv1.ApiKey{}
+	return f.patchStatus(ctx, id, key, func() (any, bool) { return usagePatchOf(key, d, f.now()), true })
+}
+
+// patchStatus reads obj, and merge-patches its status with what patchOf
+// makes of it (nothing when it answers false), again after a conflict.
+func (f *flusher) patchStatus(ctx context.Context, id types.NamespacedName, obj client.Object, patchOf func() (any, bool)) error {
 	reader := client.Reader(f.client)
 	var err error
 	for range conflictRetries {
-		key := &keysv1.ApiKey{}
-		if err = reader.Get(ctx, id, key); err != nil {
+		if err = reader.Get(ctx, id, obj); err != nil {
 			return err
 		}
-		body, merr := json.Marshal(usagePatchOf(key, d, f.now()))
+		patch, ok := patchOf()
+		if !ok {
+			return nil
+		}
+		body, merr := json.Marshal(patch)
 		if merr != nil {
 			return merr
 		}
-		err = f.client.Status().Patch(ctx, key, client.RawPatch(types.MergePatchType, body))
+		err = f.client.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, body))
 		if !apierrors.IsConflict(err) {
 			return err
 		}
@@ -227,7 +244,7 @@ func (f *flusher) apply(ctx context.Context, id types.NamespacedName, d delta) e
 			reader = f.reader
 		}
 	}
-	return errors.Join(errors.New("another writer kept changing the key"), err)
+	return errors.Join(errors.New("another writer kept changing it"), err)
 }
 
 type usagePatch struct {
@@ -267,7 +284,7 @@ func usagePatchOf(key *keysv1.ApiKey, d delta, now time.Time) usagePatch {
 	u.Hourly[i].Allowed += d.allowed
 	u.Hourly[i].Refused += d.refused
 	p.Status.Usage = u
-	p.Status.Quota = quotaStatusOf(key, d.quota)
+	p.Status.Quota = quotaStatusOf(key.Spec.Quota, key.Status.Quota, d.quota)
 	if d.last != 0 {
 		at := metav1.NewTime(time.Unix(0, d.last).UTC().Truncate(time.Second))
 		if key.Status.LastUsedAt == nil || key.Status.LastUsedAt.Before(&at) {
@@ -277,15 +294,15 @@ func usagePatchOf(key *keysv1.ApiKey, d delta, now time.Time) usagePatch {
 	return p
 }
 
-// quotaStatusOf is status.quota after this replica's count c, or nil
-// when the status already holds as new a count (another replica's, or
-// the same) under the same limit.
-func quotaStatusOf(key *keysv1.ApiKey, c *quotaCount) *keysv1.QuotaStatus {
-	if c == nil || key.Spec.Quota == nil {
+// quotaStatusOf is status.quota (now: status) after this replica's count
+// c, or nil when the status already holds as new a count (another
+// replica's, or the same) under the same limit.
+func quotaStatusOf(spec *keysv1.QuotaSpec, status *keysv1.QuotaStatus, c *quotaCount) *keysv1.QuotaStatus {
+	if c == nil || spec == nil {
 		return nil
 	}
 	st := c.st
-	if cur, ok := quota.SeedOf(key.Status.Quota, &c.q); ok && key.Status.Quota.Limit == st.Limit && !st.Newer(&cur) {
+	if cur, ok := quota.SeedOf(status, &c.q); ok && status.Limit == st.Limit && !st.Newer(&cur) {
 		return nil
 	}
 	out := &keysv1.QuotaStatus{Limit: st.Limit, Used: st.Used, Remaining: st.Remaining(),

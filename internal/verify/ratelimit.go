@@ -32,11 +32,13 @@ const (
 
 // RatePolicy names a key's rate limit (spec.rateLimit) in the headers,
 // ConsumerPolicy the rate limit of its ApiConsumer, which all the
-// consumer's keys share, and QuotaPolicy its quota (spec.quota).
+// consumer's keys share, QuotaPolicy its quota (spec.quota) and
+// ConsumerQuotaPolicy its consumer's quota.
 const (
-	RatePolicy     = "rate"
-	ConsumerPolicy = "consumer"
-	QuotaPolicy    = "quota"
+	RatePolicy          = "rate"
+	ConsumerPolicy      = "consumer"
+	QuotaPolicy         = "quota"
+	ConsumerQuotaPolicy = "consumer-quota"
 )
 
 // maxPolicies bounds the policies of one answer; Policies fills a buffer
@@ -92,7 +94,10 @@ func (res *Result) Policies(dst []Policy) []Policy {
 		dst = append(dst, p)
 	}
 	if q := res.Quota; q.Limit > 0 {
-		dst = append(dst, quotaPolicy(&q))
+		dst = append(dst, quotaPolicy(QuotaPolicy, &q))
+	}
+	if q := res.ConsumerQuota; q.Limit > 0 {
+		dst = append(dst, quotaPolicy(ConsumerQuotaPolicy, &q))
 	}
 	return dst
 }
@@ -100,8 +105,8 @@ func (res *Result) Policies(dst []Policy) []Policy {
 // quotaPolicy describes a quota: q is its limit, with no window (a quota
 // refills by its own schedule, not a sliding window); t is the time until
 // its next refill, and absent for a quota that never refills.
-func quotaPolicy(q *Quota) Policy {
-	p := Policy{Name: QuotaPolicy, Quota: q.Limit, Remaining: q.Remaining(), Reset: -1}
+func quotaPolicy(name string, q *Quota) Policy {
+	p := Policy{Name: name, Quota: q.Limit, Remaining: q.Remaining(), Reset: -1}
 	if !q.NextRefill.IsZero() {
 		p.Reset = ceilDuration(max(0, time.Until(q.NextRefill)))
 	}

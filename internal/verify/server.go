@@ -103,7 +103,7 @@ func NewServerFromIndex(o *Options, ix *Index, d Deps) (*Server, error) {
 	}
 	if d.Client != nil {
 		s.flusher = &flusher{tracker: s.verifier.usage, client: d.Client, reader: d.APIReader, interval: o.LastUsedFlushInterval,
-			workers: 4, log: s.log, now: s.verifier.clock.Now}
+			workers: 4, log: s.log, now: s.verifier.clock.Now, consumers: ix.consumerQuotas}
 	}
 	if o.MetricsPerKey {
 		if err := registerPerKey(d.Registerer, ix); err != nil {

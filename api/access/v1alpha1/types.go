@@ -19,9 +19,10 @@ const (
 	ReasonIPNotAllowed      = "IPNotAllowed"
 	ReasonMissingPermission = "MissingPermission"
 	ReasonRateLimited       = "RateLimited"
-	// ReasonQuotaExceeded: the key's quota (spec.quota) is spent
-	// until its next refill. ReasonQuotaUnavailable: the key has a quota
-	// this server cannot count (several replicas and no Redis).
+	// ReasonQuotaExceeded: the key's quota (spec.quota), or its
+	// ApiConsumer's, is spent until its next refill.
+	// ReasonQuotaUnavailable: the key or its consumer has a quota this
+	// server cannot count (several replicas and no Redis).
 	ReasonQuotaExceeded    = "QuotaExceeded"
 	ReasonQuotaUnavailable = "QuotaUnavailable"
 	// ReasonWrongNamespace and ReasonWrongAudience: the key exists but is

@@ -20,6 +20,7 @@ package rbac
 
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeys,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeys/status,verbs=patch
+// +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apiconsumers/status,verbs=patch
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apikeyroles,verbs=get;list;watch
 // +kubebuilder:rbac:groups=keys.apikey-operator.io,resources=apiconsumers,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
