@@ -66,27 +66,27 @@ read -r hello_p50 hello_p99 <<<"$(latency "http://$hello/" "$hello_rps")"
 read -r auth_p50 auth_p99 <<<"$(latency "$auth_url" "$auth_rps" -H "Authorization: Bearer $tok")"
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 
+# redis_auth <name> [verifybench flag...]: forward-auth with the key's rate
+# limit in a redis-server verifybench starts; sets <name>_rps, <name>_p50
+# and <name>_p99.
+redis_auth() {
+	local name=$1 kv tok url r
+	shift
+	"$tmp/verifybench" -keys 10000 -token-file "$tmp/token-$name" -redis "$@" >"$tmp/addrs-$name" &
+	pid=$!
+	for _ in $(seq 100); do [ -s "$tmp/addrs-$name" ] && [ -s "$tmp/token-$name" ] && break; sleep 0.1; done
+	read -r _ kv <"$tmp/addrs-$name"
+	tok=$(cat "$tmp/token-$name")
+	url="http://${kv#auth=}/v1/auth?namespace=bench&permission=invoices:read"
+	r=$(rps "$url" -H "Authorization: Bearer $tok")
+	printf -v "${name}_rps" '%s' "$r"
+	read -r "${name}_p50" "${name}_p99" <<<"$(latency "$url" "$r" -H "Authorization: Bearer $tok")"
+	kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+}
 echo "HTTP: forward-auth with the key's rate limit in Redis..." >&2
-"$tmp/verifybench" -keys 10000 -token-file "$tmp/token-redis" -redis >"$tmp/addrs-redis" &
-pid=$!
-for _ in $(seq 100); do [ -s "$tmp/addrs-redis" ] && [ -s "$tmp/token-redis" ] && break; sleep 0.1; done
-read -r _ redis_kv <"$tmp/addrs-redis"
-redis_tok=$(cat "$tmp/token-redis")
-redis_url="http://${redis_kv#auth=}/v1/auth?namespace=bench&permission=invoices:read"
-shared_rps=$(rps "$redis_url" -H "Authorization: Bearer $redis_tok")
-read -r shared_p50 shared_p99 <<<"$(latency "$redis_url" "$shared_rps" -H "Authorization: Bearer $redis_tok")"
-kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
-
+redis_auth shared
 echo "HTTP: forward-auth with the rate limit in Redis, leases off..." >&2
-"$tmp/verifybench" -keys 10000 -token-file "$tmp/token-nolease" -redis -redis-leases=false >"$tmp/addrs-nolease" &
-pid=$!
-for _ in $(seq 100); do [ -s "$tmp/addrs-nolease" ] && [ -s "$tmp/token-nolease" ] && break; sleep 0.1; done
-read -r _ nolease_kv <"$tmp/addrs-nolease"
-nolease_tok=$(cat "$tmp/token-nolease")
-nolease_url="http://${nolease_kv#auth=}/v1/auth?namespace=bench&permission=invoices:read"
-nolease_rps=$(rps "$nolease_url" -H "Authorization: Bearer $nolease_tok")
-read -r nolease_p50 nolease_p99 <<<"$(latency "$nolease_url" "$nolease_rps" -H "Authorization: Bearer $nolease_tok")"
-kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+redis_auth nolease -redis-leases=false
 
 echo "accuracy: one key's limit across 2 and 3 verify servers sharing Redis..." >&2
 go test ./internal/limits/ -run 'TestClusterWideRateLimit' -count=1 -v -timeout 5m | grep -E 'allowed, want' | sed 's/^ *cluster_test.go:[0-9]*: //' >"$tmp/accuracy.txt"

@@ -75,14 +75,7 @@ func TestSharedSlowRedis(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var share atomic.Int32
 	share.Store(2)
-	s, err := limits.NewShared(o, limits.Local{Replicas: &share}, reg, lines.logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Start(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	s := startShared(t, o, limits.Local{Replicas: &share}, reg, lines.logger())
 
 	sub := limits.Subject{Namespace: "tenant-secret-ns", Name: "secret-key-name"}
 	l := s.Limit(sub, limits.Rate{PerSecond: 0.01, Burst: 10})
@@ -176,14 +169,7 @@ func TestSharedUnreachableAtStart(t *testing.T) {
 	o := limits.NewOptions()
 	o.RedisURL = url
 	reg := prometheus.NewRegistry()
-	s, err := limits.NewShared(o, limits.Local{}, reg, lines.logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Start(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	s := startShared(t, o, limits.Local{}, reg, lines.logger())
 	waitFor(t, s.FallingBack, "the fallback reported at start")
 	if metric(t, reg, "apikey_limits_fallback") != 1 || len(lines.matching("Redis did not answer")) != 1 {
 		t.Fatal("an unreachable Redis at start: no metric or no log line")

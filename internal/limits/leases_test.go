@@ -56,14 +56,7 @@ func newSharedWith(t *testing.T, url string, leases bool) *limits.Shared {
 	t.Helper()
 	o := limits.NewOptions()
 	o.RedisURL, o.RedisTimeout, o.RedisLeases = url, time.Second, leases
-	s, err := limits.NewShared(o, limits.Local{}, prometheus.NewRegistry(), logr.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Start(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	s := startShared(t, o, limits.Local{}, prometheus.NewRegistry(), logr.Discard())
 	return s
 }
 

@@ -26,14 +26,7 @@ func newReplica(t *testing.T, url string, share *atomic.Int32) replica {
 	o.RedisURL = url
 	o.RedisTimeout = 200 * time.Millisecond
 	reg := prometheus.NewRegistry()
-	s, err := limits.NewShared(o, limits.Local{Replicas: share}, reg, logr.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Start(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	s := startShared(t, o, limits.Local{Replicas: share}, reg, logr.Discard())
 	return replica{shared: s, reg: reg}
 }
 
@@ -203,4 +196,19 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startShared makes a limits.Shared as operator.Build does and runs its
+// background loop (the Redis probe and recovery) until the test ends.
+func startShared(t *testing.T, o *limits.Options, fallback limits.Local, reg prometheus.Registerer, log logr.Logger) *limits.Shared {
+	t.Helper()
+	s, err := limits.NewShared(o, fallback, reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Start(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s
 }
