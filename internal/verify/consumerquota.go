@@ -53,8 +53,7 @@ func (f *flusher) flushConsumers(ctx context.Context) {
 			continue
 		}
 		count := &quotaCount{st: st, q: cq.q}
-		c := &keysv1.ApiConsumer{}
-		err := f.patchStatus(ctx, cq.id, c, func() (any, bool) {
+		err := patchStatus(ctx, f, cq.id, func(c *keysv1.ApiConsumer) (any, bool) {
 			qs := quotaStatusOf(c.Spec.Quota, c.Status.Quota, count)
 			var p consumerQuotaPatch
 			p.Metadata.ResourceVersion = c.ResourceVersion

@@ -215,20 +215,25 @@ const conflictRetries = 5
 
 // apply adds d to the key's status under optimistic concurrency.
 func (f *flusher) apply(ctx context.Context, id types.NamespacedName, d delta) error {
-	key := &keysv1.ApiKey{}
-	return f.patchStatus(ctx, id, key, func() (any, bool) { return usagePatchOf(key, d, f.now()), true })
+	return patchStatus(ctx, f, id, func(key *keysv1.ApiKey) (any, bool) { return usagePatchOf(key, d, f.now()), true })
 }
 
-// patchStatus reads obj, and merge-patches its status with what patchOf
-// makes of it (nothing when it answers false), again after a conflict.
-func (f *flusher) patchStatus(ctx context.Context, id types.NamespacedName, obj client.Object, patchOf func() (any, bool)) error {
+// patchStatus reads the object, and merge-patches its status with what
+// patchOf makes of it (nothing when it answers false); after a conflict,
+// again from a fresh read into a new object, so that nothing of the
+// stale one is left.
+func patchStatus[T any, PT interface {
+	*T
+	client.Object
+}](ctx context.Context, f *flusher, id types.NamespacedName, patchOf func(PT) (any, bool)) error {
 	reader := client.Reader(f.client)
 	var err error
 	for range conflictRetries {
+		obj := PT(new(T))
 		if err = reader.Get(ctx, id, obj); err != nil {
 			return err
 		}
-		patch, ok := patchOf()
+		patch, ok := patchOf(obj)
 		if !ok {
 			return nil
 		}
