@@ -231,6 +231,9 @@ func TestConsumerSharesQuota(t *testing.T) {
 	code := func(tok string) Code { return v.Verify(&Request{AnyNamespace: true, Token: tok}).Code }
 
 	f.ix.SetConsumer(withConsumerQuota(consumerNamed("ns", "acme", 0, 0), 5, "u1"))
+	// A tenant attacker's consumer of the same name (and UID) elsewhere,
+	// with a quota of 1: nothing of it reaches the keys of ns.
+	f.ix.SetConsumer(withConsumerQuota(consumerNamed("elsewhere", "acme", 0, 0), 1, "u1"))
 	f.ix.SetKey(apiKey("ns", "a", a, ofConsumer("acme")))
 	f.ix.SetKey(apiKey("ns", "b", b, ofConsumer("acme")))
 	f.ix.SetKey(apiKey("ns", "own", own, ofConsumer("acme"), func(k *keysv1.ApiKey) {
