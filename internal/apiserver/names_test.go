@@ -212,7 +212,11 @@ var _ = Describe("Names, ids and permissions as real clients write them", Ordere
 			Expect(g.json()["id"]).To(Equal(id))
 			d := admin.send(request{method: "DELETE", path: path})
 			Expect(d.status).To(Equal(204), d.body)
-			expectProblem(admin.send(getReq(path)), 404, path)
+			// Reads come from the cache, which sees the delete a moment
+			// later (as the Hub specs above wait for it).
+			var gone response
+			Eventually(func() int { gone = admin.send(getReq(path)); return gone.status }).Should(Equal(404))
+			expectProblem(gone, 404, path)
 		}
 	})
 
