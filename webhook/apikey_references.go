@@ -18,11 +18,23 @@ import (
 // uniqueName refuses a display name another key of the namespace has: the
 // tenant-admin dialect addresses keys by it. The cache can lag a write by
 // milliseconds, so two keys created at the same instant may both pass.
+// A key whose display name is its object name is found by that name; the
+// index holds only the others (indexKeyName), so it costs nothing for the
+// keys whose spec.name the defaulter copied from metadata.name.
 func (v *apiKeyValidator) uniqueName(ctx context.Context, key *keysv1.ApiKey) (*field.Error, error) {
 	name := key.DisplayName()
 	keys := &keysv1.ApiKeyList{}
 	if err := v.cached.List(ctx, keys, client.InNamespace(key.Namespace), client.MatchingFields{keyNameIndex: name}); err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("list keys named %q: %w", name, err))
+	}
+	same := &keysv1.ApiKey{}
+	switch err := v.cached.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: name}, same); {
+	case err == nil:
+		if same.DisplayName() == name {
+			keys.Items = append(keys.Items, *same)
+		}
+	case !apierrors.IsNotFound(err):
+		return nil, apierrors.NewInternalError(fmt.Errorf("read key %q: %w", name, err))
 	}
 	for _, other := range keys.Items {
 		if other.Name == key.Name {

@@ -183,6 +183,19 @@ var _ = Describe("ApiKey references to other objects", func() {
 		Expect(k8s.Create(ctx, apiKey(ns, "second"))).To(MatchError(ContainSubstring(`spec.name: Invalid value: "second": is already the name of ApiKey "first"`)))
 	})
 
+	It("finds a key whose display name is its object name without the index, and only by that display name", func() {
+		ns := newNamespace(ctx, nil)
+		alpha := apiKey(ns, "alpha")
+		Expect(k8s.Create(ctx, alpha)).To(Succeed())
+		renamed := apiKey(ns, "gamma", named("delta"))
+		Expect(k8s.Create(ctx, renamed)).To(Succeed())
+		cached(ctx, alpha)
+		cached(ctx, renamed)
+		Expect(k8s.Create(ctx, apiKey(ns, "beta", named("alpha")))).To(MatchError(ContainSubstring(`spec.name: Invalid value: "alpha": is already the name of ApiKey "alpha"`)))
+		Expect(k8s.Create(ctx, apiKey(ns, "other", named("gamma")))).To(Succeed(), "key gamma is displayed as delta: its object name is free as a display name")
+		Expect(k8s.Create(ctx, apiKey(ns, "again", named("delta")))).To(MatchError(ContainSubstring(`is already the name of ApiKey "gamma"`)))
+	})
+
 	It("refuses a roleRef to a missing role on create", func() {
 		ns := newNamespace(ctx, nil)
 		err := k8s.Create(ctx, apiKey(ns, "k", withRole("readers")))

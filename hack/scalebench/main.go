@@ -142,6 +142,9 @@ type bench struct {
 	// serving HTTPS on secure.
 	apiserver *operatorProc
 	secure    string
+	// webhookPort is the controller's admission webhook port; one
+	// controller process runs at a time.
+	webhookPort string
 }
 
 func run(c config) error {
@@ -151,10 +154,16 @@ func run(c config) error {
 	}
 	defer os.RemoveAll(dir)
 	b := &bench{config: c, dir: dir}
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	_, b.webhookPort, _ = strings.Cut(addr, ":")
 	b.r.loadStart = loadavg()
 	b.r.started = time.Now()
 	logf("starting etcd and kube-apiserver from %s", c.bin)
-	env, err := devenv.Start(devenv.Options{BinDir: c.bin, ConfigDir: "config", Kubeconfig: filepath.Join(dir, "kubeconfig")})
+	env, err := devenv.Start(devenv.Options{BinDir: c.bin, ConfigDir: "config", Kubeconfig: filepath.Join(dir, "kubeconfig"),
+		EtcdQuotaBytes: 8 << 30})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,6 +90,10 @@ type Options struct {
 	// collector and namespace controller, as a cluster has them: a
 	// deleted key's Secret then goes with it.
 	ControllerManager bool
+	// EtcdQuotaBytes, when not 0, is etcd's --quota-backend-bytes (its
+	// default is 2 GiB, which a run of 100,000 keys and their history
+	// between compactions can reach).
+	EtcdQuotaBytes int64
 }
 
 // Start starts etcd and kube-apiserver from BinDir with aggregation
@@ -135,6 +140,12 @@ func Start(o Options) (*Env, error) {
 		args.Set("audit-log-path", o.AuditLogPath)
 		args.Set("audit-log-format", "json")
 		args.Set("audit-log-mode", "blocking")
+	}
+	if o.EtcdQuotaBytes != 0 {
+		if env.ControlPlane.Etcd == nil {
+			env.ControlPlane.Etcd = &envtest.Etcd{}
+		}
+		env.ControlPlane.Etcd.Configure().Set("quota-backend-bytes", strconv.FormatInt(o.EtcdQuotaBytes, 10))
 	}
 	if o.TokenAuthFile != "" {
 		env.ControlPlane.GetAPIServer().Configure().Set("token-auth-file", o.TokenAuthFile)
