@@ -119,8 +119,14 @@ func run(o *operator.Options, c operator.Components) error {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Log)))
-	// The Go runtime's soft memory limit from the container's
-	// (internal/memlimit): the GC works harder near it, before an OOM kill.
+	// The Go runtime's GC target and its soft memory limit from the
+	// container's (internal/memlimit): the GC works harder near it,
+	// before an OOM kill.
+	if gc, why := memlimit.GC(os.Getenv); gc > 0 {
+		ctrl.Log.Info("Go GC target", "percent", gc, "from", why)
+	} else {
+		ctrl.Log.Info("Go GC target", "from", why)
+	}
 	soft, why, err := memlimit.Apply(os.Getenv)
 	if err != nil {
 		return err

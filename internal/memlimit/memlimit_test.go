@@ -40,3 +40,21 @@ func TestApplySetsTheRuntimeLimit(t *testing.T) {
 		t.Errorf("runtime limit %d; want %d", now, got)
 	}
 }
+
+func TestGCDefaultsUnlessGOGCIsSet(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	if got, _ := GC(env(map[string]string{})); got != GCPercent {
+		t.Fatalf("GC = %d; want %d", got, GCPercent)
+	}
+	if now := debug.SetGCPercent(100); now != GCPercent {
+		t.Errorf("runtime GC percent %d; want %d", now, GCPercent)
+	}
+	// GOGC set: the runtime read it at start, and it stays.
+	if got, why := GC(env(map[string]string{"GOGC": "200"})); got != 0 || why != "GOGC=200 set" {
+		t.Errorf("GC with GOGC=200 = %d, %q; want 0, GOGC=200 set", got, why)
+	}
+	if now := debug.SetGCPercent(100); now != 100 {
+		t.Errorf("runtime GC percent %d after GOGC=200; want it left at 100", now)
+	}
+}
