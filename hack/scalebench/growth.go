@@ -50,8 +50,8 @@ const (
 	growthEnd   = "<!-- growth:end -->"
 )
 
-const growthHeader = `| keys | run (UTC), load at start | bench time | raw keys/s | → Ready keys/s | ratio (≥ 0.8) | writes per key | controller RSS MiB (anon + file) | controller KiB per key | API server RSS MiB (anon + file) | API server KiB per key | resync | API server start → full index | page p99 ms: plain / sorted / filtered | verify core ns/op | etcd bytes per key |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`
+const growthHeader = `| keys | run (UTC), load at start | bench time | raw keys/s | → Ready keys/s | ratio (≥ 0.8) | writes per key | controller RSS MiB (anon + file) | controller working set MiB | controller KiB per key | API server RSS MiB (anon + file) | API server working set MiB | API server KiB per key | resync | API server start → full index | page p99 ms: plain / sorted / filtered | verify core ns/op | etcd bytes per key |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`
 
 // growthRow is this run's row of the growth table.
 func (r *results) growthRow(c config) string {
@@ -70,11 +70,11 @@ func (r *results) growthRow(c config) string {
 		verify = fmt.Sprintf("%.0f", r.verifyNs)
 	}
 	perKey := func(rss, idle float64) float64 { return (rss - idle) * 1024 / float64(c.keys) }
-	return fmt.Sprintf("| %d | %s, %s | %s | %.0f | %.0f | %.2f | %.2f | %.1f (%.1f + %.1f) | %.2f | %.1f (%.1f + %.1f) | %.2f | %.1fs | %.2fs | %s / %s / %s | %s | %.0f |",
+	return fmt.Sprintf("| %d | %s, %s | %s | %.0f | %.0f | %.2f | %.2f | %.1f (%.1f + %.1f) | %s | %.2f | %.1f (%.1f + %.1f) | %s | %.2f | %.1fs | %.2fs | %s / %s / %s | %s | %.0f |",
 		c.keys, r.started.UTC().Format("2006-01-02T15:04Z"), strings.Fields(r.loadStart)[0], time.Since(r.started).Round(time.Second),
 		raw, r.readyRate, r.readyRate/raw, total(r.convergeWrites, operatorResources...)/float64(c.keys),
-		r.rss10k, r.anon10k, r.file10k, perKey(r.rss10k, r.idleController),
-		r.rssAPIServer, r.anonAPIServer, r.fileAPIServer, perKey(r.rssAPIServer, r.idleAPIServer),
+		r.rss10k, r.anon10k, r.file10k, strings.TrimSuffix(mib(r.ws10k), " MiB"), perKey(r.rss10k, r.idleController),
+		r.rssAPIServer, r.anonAPIServer, r.fileAPIServer, strings.TrimSuffix(mib(r.wsAPIServer), " MiB"), perKey(r.rssAPIServer, r.idleAPIServer),
 		r.resyncSeconds, r.startupSeconds[len(r.startupSeconds)/2],
 		p99(""), p99("sort=-created"), p99(listFilter),
 		verify, sec+st+ev)

@@ -212,12 +212,12 @@ func (b *bench) idle(ctx context.Context) error {
 		return err
 	}
 	for _, proc := range []struct {
-		args      []string
-		rss, anon *float64
-		what      string
+		args          []string
+		rss, anon, ws *float64
+		what          string
 	}{
-		{b.controllerArgs(), &b.r.idleController, &b.r.idleControllerAnon, "controller"},
-		{args, &b.r.idleAPIServer, &b.r.idleAPIServerAnon, "API server"},
+		{b.controllerArgs(), &b.r.idleController, &b.r.idleControllerAnon, &b.r.wsIdleController, "controller"},
+		{args, &b.r.idleAPIServer, &b.r.idleAPIServerAnon, &b.r.wsIdleAPIServer, "API server"},
 	} {
 		p, err := startProc(b.log, b.operator, proc.args...)
 		if err != nil {
@@ -230,12 +230,13 @@ func (b *bench) idle(ctx context.Context) error {
 		time.Sleep(5 * time.Second)
 		*proc.rss, err = p.rssMedian(3)
 		*proc.anon, _ = p.rssSplit()
+		*proc.ws = p.workingSet()
 		p.saveProfile(ctx, strings.ReplaceAll(proc.what, " ", "")+"-0")
 		p.stop()
 		if err != nil {
 			return err
 		}
-		logf("%s RSS with no keys: %.1f MiB (anon %.1f MiB)", proc.what, *proc.rss, *proc.anon)
+		logf("%s RSS with no keys: %.1f MiB (anon %.1f MiB); working set %.1f MiB", proc.what, *proc.rss, *proc.anon, *proc.ws)
 	}
 	return nil
 }
@@ -435,8 +436,9 @@ func (b *bench) controller(ctx context.Context) error {
 	}
 	b.r.heap10k = b.heapMiB(ctx, p)
 	b.r.anon10k, b.r.file10k = p.rssSplit()
+	b.r.ws10k = p.workingSet()
 	p.saveProfile(ctx, fmt.Sprintf("controller-%d", b.keys))
-	logf("controller RSS with %d keys: %.1f MiB (anon %.1f, file %.1f; heap in use %.1f MiB)", b.keys, b.r.rss10k, b.r.anon10k, b.r.file10k, b.r.heap10k)
+	logf("controller RSS with %d keys: %.1f MiB (anon %.1f, file %.1f; heap in use %.1f MiB); working set %.1f MiB", b.keys, b.r.rss10k, b.r.anon10k, b.r.file10k, b.r.heap10k, b.r.ws10k)
 
 	if err := b.unrelatedSecrets(ctx); err != nil {
 		return err
@@ -617,6 +619,8 @@ func (b *bench) startup(ctx context.Context) error {
 			return err
 		}
 		b.r.anonAPIServer, b.r.fileAPIServer = p.rssSplit()
+		b.r.wsAPIServer = p.workingSet()
+		logf("API server with %d keys: RSS %.1f MiB (anon %.1f, file %.1f); working set %.1f MiB", b.keys, b.r.rssAPIServer, b.r.anonAPIServer, b.r.fileAPIServer, b.r.wsAPIServer)
 		p.saveProfile(ctx, fmt.Sprintf("APIserver-%d", b.keys))
 	}
 	slices.Sort(times)

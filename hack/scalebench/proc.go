@@ -24,8 +24,9 @@ import (
 type operatorProc struct {
 	*proc.Process
 	started time.Time
-	metrics string // host:port of its Prometheus endpoint
-	pprof   string // host:port of its /debug/pprof; "" unless --profiles
+	metrics string     // host:port of its Prometheus endpoint
+	pprof   string     // host:port of its /debug/pprof; "" unless --profiles
+	cgroup  *memCgroup // nil when none could be made (not root)
 }
 
 // profileDir, when set (--profiles), is where heap profiles of the
@@ -51,12 +52,23 @@ func startProcEnv(log io.Writer, env []string, bin string, args ...string) (*ope
 		}
 		args = append(args, "--pprof-bind-address", pprof)
 	}
-	started := time.Now()
-	p, err := proc.Start(bin, args, proc.Options{Out: log, Env: env})
+	cg, err := newMemCgroup(filepath.Base(bin))
 	if err != nil {
+		logf("%v: memory figures are RSS only", err)
+	}
+	name := bin
+	if cg != nil {
+		name, args = cg.wrap(bin, args)
+	}
+	started := time.Now()
+	p, err := proc.Start(name, args, proc.Options{Out: log, Env: env})
+	if err != nil {
+		if cg != nil {
+			cg.remove()
+		}
 		return nil, err
 	}
-	return &operatorProc{Process: p, started: started, metrics: metrics, pprof: pprof}, nil
+	return &operatorProc{Process: p, started: started, metrics: metrics, pprof: pprof, cgroup: cg}, nil
 }
 
 // saveProfile writes the process's heap profile (after a GC, as
@@ -90,7 +102,25 @@ func (p *operatorProc) saveProfile(ctx context.Context, name string) {
 }
 
 // stop sends SIGTERM to the process's group, SIGKILL after 10 s.
-func (p *operatorProc) stop() { _ = p.Stop(10 * time.Second) }
+func (p *operatorProc) stop() {
+	_ = p.Stop(10 * time.Second)
+	if p.cgroup != nil {
+		p.cgroup.remove()
+	}
+}
+
+// workingSet is the process's memory as the kubelet reports a
+// container's (memCgroup), in MiB; 0 without a cgroup.
+func (p *operatorProc) workingSet() float64 {
+	if p.cgroup == nil {
+		return 0
+	}
+	ws, _, _, err := p.cgroup.memory()
+	if err != nil {
+		logf("read memory cgroup: %v", err)
+	}
+	return ws
+}
 
 func (p *operatorProc) exited() bool { return p.Exited() }
 

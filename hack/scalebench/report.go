@@ -29,6 +29,9 @@ type results struct {
 	idleController, idleControllerAnon, idleAPIServer, idleAPIServerAnon float64
 	// RssAnon and RssFile of the controller (row 4) and the API server.
 	anon10k, file10k, anonAPIServer, fileAPIServer float64
+	// The working set of each process's memory cgroup (memCgroup), as
+	// the kubelet reports a container's: with no keys and with them.
+	wsIdleController, ws10k, wsIdleAPIServer, wsAPIServer float64
 
 	// etcd: the keys before the controller ran, and keys, Secrets and
 	// events after it converged.
@@ -57,6 +60,22 @@ type rawPoint struct {
 
 // operatorResources are what the controller writes.
 var operatorResources = []string{"secrets", "apikeys", "apikeys/status", "events"}
+
+// mib shows a memory figure, or a dash where it was not measured (no
+// memory cgroup could be made).
+func mib(v float64) string {
+	if v <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f MiB", v)
+}
+
+func ratio(v, target float64) string {
+	if v <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", v/target)
+}
 
 func fmtWrites(m map[string]float64, scale float64) string {
 	var parts []string
@@ -115,7 +134,8 @@ func (r *results) markdown(c config) string {
 	p("| 3a | full resync (controller restart): start → %d keys reconciled | %.1fs (%.1fs from the first reconcile), %.0f writes | target 0 writes | – |",
 		c.keys, r.resyncSeconds, r.resyncReconcileSeconds, total(r.resyncWrites, operatorResources...))
 	p("| 4 | controller RSS with %d keys (median of 5 samples) | %.1f MiB (anonymous %.1f, file-backed %.1f; Go heap in use %.1f MiB) | target ≤ 70 MiB | %.2f |", c.keys, r.rss10k, r.anon10k, r.file10k, r.heap10k, r.rss10k/70)
-	p("| 4- | … the same controller with no keys (before they were created) | %.1f MiB (anonymous %.1f); per key at %d: %.2f KiB | – | – |", r.idleController, r.idleControllerAnon, c.keys, (r.rss10k-r.idleController)*1024/float64(c.keys))
+	p("| 4w | … its memory cgroup's working set (what the kubelet reports for a container, and evicts by) | %s | target ≤ 70 MiB | %s |", mib(r.ws10k), ratio(r.ws10k, 70))
+	p("| 4- | … the same controller with no keys (before they were created) | %.1f MiB (anonymous %.1f; working set %s); per key at %d: %.2f KiB | – | – |", r.idleController, r.idleControllerAnon, mib(r.wsIdleController), c.keys, (r.rss10k-r.idleController)*1024/float64(c.keys))
 	p("| 4a | … after %d unrelated 1 KiB Secrets | %.1f MiB (%+.1f MiB; heap %+.1f MiB) | target < +5 MiB | – |", c.keys, r.rssUnrelated, r.rssUnrelated-r.rss10k, r.heapUnrelated-r.heap10k)
 	p("| 4b | … a fresh controller process after the resync | %.1f MiB | target ≤ 70 MiB | %.2f |", r.rssResync, r.rssResync/70)
 	for i, v := range r.gcVariants {
@@ -124,7 +144,8 @@ func (r *results) markdown(c config) string {
 	p("| 5 | API server startup: process start → verify index holds %d keys (median of 3: %s) | %.2fs | target < 5 s | %.2f |",
 		c.keys, joinSeconds(r.startupSeconds), median, median/5)
 	p("| 5a | API server RSS with %d keys | %.1f MiB (anonymous %.1f, file-backed %.1f) | target ≤ 70 MiB | %.2f |", c.keys, r.rssAPIServer, r.anonAPIServer, r.fileAPIServer, r.rssAPIServer/70)
-	p("| 5b | … the same API server with no keys | %.1f MiB (anonymous %.1f); per key at %d: %.2f KiB | – | – |", r.idleAPIServer, r.idleAPIServerAnon, c.keys, (r.rssAPIServer-r.idleAPIServer)*1024/float64(c.keys))
+	p("| 5w | … its memory cgroup's working set | %s | target ≤ 70 MiB | %s |", mib(r.wsAPIServer), ratio(r.wsAPIServer, 70))
+	p("| 5b | … the same API server with no keys | %.1f MiB (anonymous %.1f; working set %s); per key at %d: %.2f KiB | – | – |", r.idleAPIServer, r.idleAPIServerAnon, mib(r.wsIdleAPIServer), c.keys, (r.rssAPIServer-r.idleAPIServer)*1024/float64(c.keys))
 	sec, st, ev := r.perKeyStored(c.keys)
 	p("| 7 | etcd bytes the operator adds per key (keys and values as stored) | %.0f B: Secret %.0f, ApiKey status %.0f, events %.0f | – | – |", sec+st+ev, sec, st, ev)
 	if r.verifyNs > 0 {
