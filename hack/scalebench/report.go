@@ -290,7 +290,7 @@ const tuningNotes = `### Tuning (flags and their defaults)
   of reach for this binary at any key count; they need a binary per component (a
   controller without k8s.io/apiserver) or a smaller dependency set. GOMEMLIMIT does not
   govern those pages (row 4d, and the 100 MiB limit is above the Go heap anyway);
-  GOGC=50, which config/ and the chart set, trims the heap goal (row 4c).
+  GOGC 50, the binary's default since 2026-12-08 (internal/memlimit), trims the heap goal; row 4c shows Go's default of 100.
 - Per key, the anonymous memory is what grows (growth table): the cached ApiKey and its
   Secret, the informers' indexes, the work queue's expiry requeue, and the events sent
   (the event budget took client-go's series cache from one event per key to at most
